@@ -1,0 +1,16 @@
+"""The one door to every model provider.
+
+Domain apps call ``llm.complete(...)``; nothing outside this package imports a provider SDK.
+"""
+
+
+def complete(**kwargs):
+    from .service import complete as _complete
+
+    return _complete(**kwargs)
+
+
+def new_run_id() -> str:
+    from .interactions import new_run_id as _new_run_id
+
+    return _new_run_id()

@@ -1,0 +1,127 @@
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from . import interactions
+from .errors import LLMError
+from .models import LLMJob, LLMModel, LLMProvider, LLMQuery, ManualInteraction
+from .providers import client_for
+
+
+def _pretty(value) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+class LLMModelInline(admin.TabularInline):
+    model = LLMModel
+    extra = 0
+    fields = ("name", "context_window", "max_output_tokens", "input_price_per_1m", "cached_input_price_per_1m",
+              "output_price_per_1m", "price_source", "enabled")
+    readonly_fields = ("price_source",)
+    show_change_link = True
+
+
+@admin.register(LLMProvider)
+class LLMProviderAdmin(admin.ModelAdmin):
+    list_display = ("name", "display_name", "kind", "enabled", "configured", "default_model", "base_url")
+    list_filter = ("kind", "enabled")
+    search_fields = ("name", "display_name")
+    inlines = [LLMModelInline]
+    actions = ["test_connection"]
+
+    @admin.display(boolean=True)
+    def configured(self, obj):
+        return obj.is_configured
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request, queryset):
+        for provider in queryset:
+            problem = provider.configuration_problem()
+            if problem:
+                self.message_user(request, problem, messages.ERROR)
+                continue
+            try:
+                self.message_user(request, client_for(provider).ping(), messages.SUCCESS)
+            except LLMError as exc:
+                self.message_user(request, f"{provider.name}: {exc}", messages.ERROR)
+
+
+class PriceKnownFilter(admin.SimpleListFilter):
+    title = "price"
+    parameter_name = "price"
+
+    def lookups(self, request, model_admin):
+        return [("unknown", "Price unknown"), ("known", "Price known")]
+
+    def queryset(self, request, queryset):
+        unknown = LLMModel.objects.price_unknown().filter(image_prices={})
+        if self.value() == "unknown":
+            return queryset.filter(pk__in=unknown)
+        if self.value() == "known":
+            return queryset.exclude(pk__in=unknown)
+        return queryset
+
+
+@admin.register(LLMModel)
+class LLMModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "provider", "price_flag", "input_price_per_1m", "cached_input_price_per_1m", "output_price_per_1m",
+                    "context_window", "max_output_tokens", "price_source", "enabled")
+    list_filter = (PriceKnownFilter, "provider", "price_source", "supports_vision", "supports_image_generation", "enabled")
+    search_fields = ("name", "display_name")
+    readonly_fields = ("prices_as_of",)
+
+    @admin.display(description="Price known", boolean=True)
+    def price_flag(self, obj):
+        return obj.price_known
+
+    def save_model(self, request, obj, form, change):
+        price_fields = {"input_price_per_1m", "cached_input_price_per_1m", "cache_write_price_per_1m", "output_price_per_1m", "image_prices"}
+        if price_fields & set(form.changed_data):
+            obj.price_source = LLMModel.PriceSource.ADMIN  # never overwritten by sync-prices
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(LLMQuery)
+class LLMQueryAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "purpose", "provider_name", "model_name", "status", "attempt", "input_tokens",
+                    "output_tokens", "cost_usd", "latency_ms", "user")
+    list_filter = ("status", "provider_name", "model_name", "purpose", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("purpose", "run_id", "cache_key", "error", "model_name")
+    list_select_related = ("user",)
+    show_full_result_count = False
+    readonly_fields = [f.name for f in LLMQuery._meta.fields if f.name != "params"] + ["params_pretty", "interaction_file"]
+    exclude = ("params",)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Params")
+    def params_pretty(self, obj):
+        return _pretty(obj.params)
+
+    @admin.display(description="Interaction file")
+    def interaction_file(self, obj):
+        if not obj.file_path:
+            return "—"
+        try:
+            data = json.loads(interactions.read(obj.file_path))
+        except (OSError, ValueError) as exc:
+            return f"Could not read {obj.file_path}: {exc}"
+        ok = interactions.verify(obj.file_path, obj.file_sha256)
+        return format_html("<p>{} — checksum {}</p>{}", obj.file_path, "matches" if ok else "DOES NOT MATCH", _pretty(data))
+
+
+@admin.register(ManualInteraction)
+class ManualInteractionAdmin(admin.ModelAdmin):
+    list_display = ("query", "created_at", "answered_at", "answered_model_name", "paste_attempts")
+    list_filter = ("answered_at",)
+    raw_id_fields = ("query", "answered_by")
+
+
+@admin.register(LLMJob)
+class LLMJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "provider", "model_name", "status", "created_at")
+    list_filter = ("status", "provider")
+    raw_id_fields = ("query", "pending_query", "user")

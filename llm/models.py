@@ -1,0 +1,294 @@
+"""Providers, models with their prices, and one logged row per LLM call attempt."""
+
+import os
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+# Environment variables each provider kind reads when its row leaves them blank.
+KIND_ENV = {
+    "openai": {"key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"},
+    "anthropic": {"key": "ANTHROPIC_API_KEY", "base_url": "ANTHROPIC_BASE_URL"},
+    "gemini": {"key": "GEMINI_API_KEY", "base_url": "GEMINI_BASE_URL"},
+    "openai_compatible": {"key": "", "base_url": ""},
+    "manual": {"key": "", "base_url": ""},
+}
+
+
+class LLMProvider(models.Model):
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI"
+        ANTHROPIC = "anthropic", "Anthropic"
+        GEMINI = "gemini", "Google Gemini"
+        OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible server"
+        MANUAL = "manual", "Manual (copy/paste into any chat LLM)"
+
+    class KeySource(models.TextChoices):
+        ENV = "env", "Environment variable"
+        NONE = "none", "No key needed"
+
+    name = models.SlugField(max_length=50, unique=True)
+    display_name = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    base_url = models.URLField(
+        blank=True,
+        help_text="Leave blank to use the environment (OPENAI_BASE_URL, ANTHROPIC_BASE_URL, GEMINI_BASE_URL) "
+        "or the SDK's default. Required for OpenAI-compatible servers.",
+    )
+    key_source = models.CharField(max_length=10, choices=KeySource.choices, default=KeySource.ENV)
+    api_key_env = models.CharField(
+        max_length=100, blank=True, help_text="Name of the environment variable holding the key (never the key itself)."
+    )
+    default_model = models.CharField(max_length=100, blank=True)
+    enabled = models.BooleanField(default=True)
+    timeout_seconds = models.FloatField(null=True, blank=True, help_text="Per-request timeout; blank = LLM_REQUEST_TIMEOUT.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "LLM provider"
+
+    def __str__(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def label(self) -> str:
+        return str(self)
+
+    def resolved_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url
+        env_name = KIND_ENV.get(self.kind, {}).get("base_url")
+        return os.environ.get(env_name, "") if env_name else ""
+
+    def key_env_name(self) -> str:
+        return self.api_key_env or KIND_ENV.get(self.kind, {}).get("key", "")
+
+    def api_key(self) -> str:
+        if self.key_source == self.KeySource.NONE:
+            return ""
+        name = self.key_env_name()
+        return os.environ.get(name, "") if name else ""
+
+    def configuration_problem(self) -> str:
+        """Empty when the provider can be called; otherwise what to fix, in one sentence."""
+        if not self.enabled:
+            return f"Provider {self.name} is disabled; enable it in admin."
+        if self.kind == self.Kind.MANUAL:
+            return ""
+        if self.kind == self.Kind.OPENAI_COMPATIBLE and not self.resolved_base_url():
+            return f"Provider {self.name} needs a base URL (e.g. http://127.0.0.1:11434/v1 for Ollama); set it in admin."
+        if self.key_source == self.KeySource.ENV and not self.api_key():
+            return f"Provider {self.name} has no API key: set the {self.key_env_name() or 'API key'} environment variable."
+        return ""
+
+    @property
+    def is_configured(self) -> bool:
+        return not self.configuration_problem()
+
+
+class LLMModelQuerySet(models.QuerySet):
+    def price_unknown(self):
+        return self.filter(Q(input_price_per_1m__isnull=True) | Q(output_price_per_1m__isnull=True)).exclude(
+            provider__kind=LLMProvider.Kind.MANUAL
+        )
+
+
+class LLMModel(models.Model):
+    class PriceSource(models.TextChoices):
+        BUNDLED = "bundled", "Bundled price list"
+        ADMIN = "admin", "Edited in admin"
+        UNKNOWN = "unknown", "Unknown"
+
+    provider = models.ForeignKey(LLMProvider, on_delete=models.CASCADE, related_name="models")
+    name = models.CharField(max_length=100)
+    display_name = models.CharField(max_length=100, blank=True)
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # USD per one million tokens. NULL = unknown (never treated as free).
+    input_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    cached_input_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    cache_write_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    output_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    image_prices = models.JSONField(
+        default=dict, blank=True, help_text='USD per generated image by "size/quality", e.g. {"1024x1024/standard": "0.04"}.'
+    )
+    supports_vision = models.BooleanField(default=False)
+    supports_json_schema = models.BooleanField(default=True)
+    supports_image_generation = models.BooleanField(default=False)
+    price_source = models.CharField(max_length=10, choices=PriceSource.choices, default=PriceSource.UNKNOWN)
+    prices_as_of = models.DateField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    objects = LLMModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["provider__name", "name"]
+        unique_together = [("provider", "name")]
+        verbose_name = "LLM model"
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}/{self.name}"
+
+    @property
+    def price_known(self) -> bool:
+        if self.provider.kind == LLMProvider.Kind.MANUAL:
+            return True
+        if self.supports_image_generation and self.image_prices:
+            return True
+        return self.input_price_per_1m is not None and self.output_price_per_1m is not None
+
+
+class LLMQueryQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if user.is_staff:
+            return self
+        return self.filter(user=user)
+
+
+class LLMQuery(models.Model):
+    """One attempt at one model call (failures included). Written before the call, updated after."""
+
+    class Status(models.TextChoices):
+        STARTED = "started", "Started"
+        OK = "ok", "OK"
+        ERROR = "error", "Error"
+        RATE_LIMITED = "rate_limited", "Rate limited"
+        TIMEOUT = "timeout", "Timeout"
+        INVALID_OUTPUT = "invalid_output", "Invalid output"
+        TRUNCATED = "truncated", "Truncated"
+        CACHE_HIT = "cache_hit", "Cache hit"
+        PENDING_MANUAL = "pending_manual", "Waiting for a pasted answer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_queries")
+    purpose = models.CharField(max_length=100, help_text="app.step, e.g. segmentation.extract_taxonomy")
+    run_id = models.CharField(max_length=64, blank=True, help_text="The run this call belongs to (RUN_<ts>_<hash>), if any.")
+    interaction_type = models.CharField(max_length=50, blank=True)
+    batch = models.IntegerField(null=True, blank=True)
+    provider = models.ForeignKey(LLMProvider, null=True, on_delete=models.SET_NULL, related_name="queries")
+    model = models.ForeignKey(LLMModel, null=True, on_delete=models.SET_NULL, related_name="queries")
+    provider_name = models.CharField(max_length=50)
+    model_name = models.CharField(max_length=100)
+    params = models.JSONField(default=dict, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    cache_write_input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True, help_text="NULL = price unknown.")
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    cache_key = models.CharField(max_length=64, blank=True)
+    file_path = models.CharField(max_length=500, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LLMQueryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "LLM query"
+        verbose_name_plural = "LLM queries"
+        indexes = [
+            models.Index(fields=["created_at"]),
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["purpose", "created_at"]),
+            models.Index(fields=["provider_name", "model_name", "created_at"]),
+            models.Index(fields=["run_id"]),
+            models.Index(fields=["cache_key", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.purpose} {self.provider_name}/{self.model_name} a{self.attempt} {self.status}"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def is_failure(self) -> bool:
+        return self.status in {
+            self.Status.ERROR,
+            self.Status.RATE_LIMITED,
+            self.Status.TIMEOUT,
+            self.Status.INVALID_OUTPUT,
+            self.Status.TRUNCATED,
+        }
+
+
+class ManualInteraction(models.Model):
+    """The prompt of a call on the manual provider, waiting for a person to paste the answer."""
+
+    query = models.OneToOneField(LLMQuery, on_delete=models.CASCADE, related_name="manual")
+    prompt_text = models.TextField()
+    messages = models.JSONField(default=list)
+    json_schema = models.JSONField(null=True, blank=True)
+    schema_name = models.CharField(max_length=100, blank=True)
+    draft_answer = models.TextField(blank=True, help_text="The last pasted text, kept when it failed validation.")
+    answer_text = models.TextField(blank=True)
+    answered_model_name = models.CharField(max_length=100, blank=True)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    paste_attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Manual interaction for query #{self.query_id}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.answered_at is None
+
+
+class LLMJobQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(user=user)
+
+
+class LLMJob(models.Model):
+    """One prompt run in the background (the prompt page); the final answer lands on the row."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        WAITING_MANUAL = "waiting_manual", "Waiting for a pasted answer"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="llm_jobs")
+    provider = models.ForeignKey(LLMProvider, on_delete=models.PROTECT)
+    model_name = models.CharField(max_length=100, blank=True)
+    system_prompt = models.TextField(blank=True)
+    prompt = models.TextField()
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    result_text = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    query = models.ForeignKey(LLMQuery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    pending_query = models.ForeignKey(LLMQuery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LLMJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Job #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.COMPLETED, self.Status.FAILED}

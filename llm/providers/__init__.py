@@ -1,0 +1,91 @@
+"""The provider registry: one class per provider kind, and how to pick the default provider."""
+
+from django.conf import settings
+
+from ..errors import LLMConfigurationError
+from ..models import LLMModel, LLMProvider
+from .anthropic_provider import AnthropicProvider
+from .base import Provider, ProviderRequest, ProviderResponse, Usage
+from .gemini_provider import GeminiProvider
+from .manual import ManualProvider
+from .openai_provider import OpenAICompatibleProvider, OpenAIProvider
+
+PROVIDERS: dict[str, type[Provider]] = {
+    cls.kind: cls for cls in (OpenAIProvider, OpenAICompatibleProvider, AnthropicProvider, GeminiProvider, ManualProvider)
+}
+
+# Preference order for the default when LLM_DEFAULT_PROVIDER is not set.
+_DEFAULT_ORDER = ["gemini", "openai", "anthropic", "openai_compatible"]
+
+__all__ = [
+    "PROVIDERS", "Provider", "ProviderRequest", "ProviderResponse", "Usage",
+    "client_for", "default_provider", "get_provider", "provider_statuses", "resolve_model",
+]
+
+
+def client_for(config: LLMProvider, *, api_key: str | None = None) -> Provider:
+    cls = PROVIDERS.get(config.kind)
+    if cls is None:
+        raise LLMConfigurationError(f"Provider {config.name} has unknown kind {config.kind!r}.")
+    timeout = config.timeout_seconds or settings.LLM_REQUEST_TIMEOUT
+    return cls(config, api_key=api_key, timeout=timeout)
+
+
+def get_provider(provider: "LLMProvider | str | None") -> LLMProvider:
+    if isinstance(provider, LLMProvider):
+        return provider
+    if provider:
+        found = LLMProvider.objects.filter(name=provider).first()
+        if found is None:
+            names = ", ".join(LLMProvider.objects.values_list("name", flat=True)) or "none"
+            raise LLMConfigurationError(f"Unknown provider {provider!r}. Known providers: {names}.")
+        return found
+    return default_provider()
+
+
+def default_provider() -> LLMProvider:
+    """LLM_DEFAULT_PROVIDER if set, else the first configured provider, else the manual one."""
+    if settings.LLM_DEFAULT_PROVIDER:
+        return get_provider(settings.LLM_DEFAULT_PROVIDER)
+    candidates = list(LLMProvider.objects.filter(enabled=True))
+    for kind in _DEFAULT_ORDER:
+        for p in candidates:
+            if p.kind == kind and p.is_configured:
+                return p
+    manual = next((p for p in candidates if p.kind == LLMProvider.Kind.MANUAL), None)
+    if manual is None:
+        manual, _ = LLMProvider.objects.get_or_create(
+            name="manual", defaults={"kind": LLMProvider.Kind.MANUAL, "display_name": "Copy/paste (any chat LLM)",
+                                     "key_source": LLMProvider.KeySource.NONE, "default_model": "manual"},
+        )
+    return manual
+
+
+def resolve_model(provider: LLMProvider, model: "LLMModel | str | None") -> LLMModel:
+    """The LLMModel row for a name; an unknown name gets a row with unknown prices (cost logged NULL)."""
+    if isinstance(model, LLMModel):
+        return model
+    name = model or provider.default_model
+    if not name and settings.LLM_DEFAULT_MODEL and provider.name == settings.LLM_DEFAULT_PROVIDER:
+        name = settings.LLM_DEFAULT_MODEL
+    if not name:
+        first = provider.models.filter(enabled=True).order_by("name").first()
+        if first is None:
+            raise LLMConfigurationError(f"Provider {provider.name} has no models: name one with model=… or add it in admin.")
+        return first
+    found, created = LLMModel.objects.get_or_create(
+        provider=provider,
+        name=name,
+        defaults={"price_source": LLMModel.PriceSource.UNKNOWN}
+        if provider.kind != LLMProvider.Kind.MANUAL
+        else {"price_source": LLMModel.PriceSource.BUNDLED, "input_price_per_1m": 0, "output_price_per_1m": 0,
+              "cached_input_price_per_1m": 0},
+    )
+    return found
+
+
+def provider_statuses() -> list[dict]:
+    return [
+        {"provider": p, "configured": p.is_configured, "problem": p.configuration_problem()}
+        for p in LLMProvider.objects.all()
+    ]

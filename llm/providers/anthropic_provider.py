@@ -1,0 +1,92 @@
+import json
+
+import anthropic
+
+from ..errors import ProviderCallError
+from .base import Provider, ProviderRequest, ProviderResponse, Usage, error_for_status
+
+
+class AnthropicProvider(Provider):
+    kind = "anthropic"
+    label = "Anthropic"
+
+    def client(self) -> anthropic.Anthropic:
+        return anthropic.Anthropic(
+            api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0
+        )
+
+    def execute(self, request: ProviderRequest) -> ProviderResponse:
+        kwargs: dict = {"model": request.model, "max_tokens": request.max_tokens, "messages": request.chat_messages}
+        if request.system_text:
+            kwargs["system"] = request.system_text
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.json_schema is not None:
+            # Forcing one tool whose input schema is ours is Anthropic's native structured output.
+            kwargs["tools"] = [
+                {"name": request.schema_name, "description": "Return the answer.", "input_schema": request.json_schema}
+            ]
+            kwargs["tool_choice"] = {"type": "tool", "name": request.schema_name}
+        with _translate_errors(self.label, request.model):
+            raw = self.client().messages.with_raw_response.create(**kwargs)
+            message = raw.parse()
+        parts = []
+        for block in message.content:
+            if block.type == "tool_use":
+                parts.append(json.dumps(block.input, ensure_ascii=False))
+            elif block.type == "text":
+                parts.append(block.text)
+        u = message.usage
+        cache_read = getattr(u, "cache_read_input_tokens", 0) or 0
+        cache_write = getattr(u, "cache_creation_input_tokens", 0) or 0
+        return ProviderResponse(
+            text="".join(parts),
+            usage=Usage(
+                # Anthropic's input_tokens leaves out cache reads and writes; ours counts every input token.
+                input_tokens=(u.input_tokens or 0) + cache_read + cache_write,
+                cached_input_tokens=cache_read,
+                cache_write_input_tokens=cache_write,
+                output_tokens=u.output_tokens or 0,
+            ),
+            truncated=message.stop_reason == "max_tokens",
+            finish_reason=message.stop_reason or "",
+            raw=json.loads(raw.text) if raw.text else {},
+            http_status=raw.status_code,
+        )
+
+    def ping(self) -> str:
+        with _translate_errors(self.label, "-"):
+            page = self.client().models.list(limit=5)
+            names = [m.id for m in page.data]
+        return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
+
+
+class _translate_errors:
+    def __init__(self, provider: str, model: str):
+        self.provider, self.model = provider, model
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None:
+            return False
+        if isinstance(exc, anthropic.APITimeoutError):
+            raise ProviderCallError(
+                f"{self.provider} did not answer in time for model {self.model!r}.", status="timeout", retryable=True
+            ) from exc
+        if isinstance(exc, anthropic.APIConnectionError):
+            raise ProviderCallError(
+                f"Could not reach {self.provider} for model {self.model!r}: {exc}. Check the base URL and the network.",
+                status="error", retryable=True,
+            ) from exc
+        if isinstance(exc, anthropic.APIStatusError):
+            detail = ""
+            body = getattr(exc, "body", None)
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                detail = body["error"].get("message", "")
+            status = exc.status_code
+            # 529 "overloaded" is Anthropic's way of saying "try again".
+            return_error = error_for_status(self.provider, self.model, status, detail or str(exc), exc.response.headers)
+            raise return_error from exc
+        return False

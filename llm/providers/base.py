@@ -1,0 +1,127 @@
+"""The one interface every provider implements: turn a ProviderRequest into a ProviderResponse.
+
+Providers only talk to their SDK and report usage; the service prices, logs and retries.
+"""
+
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ProviderCallError
+
+
+@dataclass
+class ProviderRequest:
+    model: str
+    messages: list[dict[str, Any]]  # {"role": "system"|"user"|"assistant", "content": str}
+    max_tokens: int
+    temperature: float | None = None
+    json_schema: dict | None = None
+    schema_name: str = "response"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def system_text(self) -> str:
+        return "\n\n".join(m["content"] for m in self.messages if m["role"] == "system")
+
+    @property
+    def chat_messages(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["role"] != "system"]
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0  # every input token, cached ones included
+    cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    output_tokens: int = 0  # every billed output token, reasoning included
+    reasoning_tokens: int = 0
+
+
+@dataclass
+class ProviderResponse:
+    text: str
+    usage: Usage
+    truncated: bool = False
+    finish_reason: str = ""
+    raw: dict = field(default_factory=dict)
+    http_status: int = 200
+
+
+class Provider(ABC):
+    """Subclasses set ``kind`` and implement ``execute``; ``ping`` is optional."""
+
+    kind: str = ""
+
+    def __init__(self, config, *, api_key: str | None = None, timeout: float | None = None):
+        self.config = config  # an llm.models.LLMProvider
+        self.api_key = api_key if api_key is not None else config.api_key()
+        self.base_url = config.resolved_base_url() or None
+        self.timeout = timeout
+
+    @abstractmethod
+    def execute(self, request: ProviderRequest) -> ProviderResponse: ...
+
+    def ping(self) -> str:
+        """Check the connection and the key; return a one-line description of what answered."""
+        raise NotImplementedError
+
+    # Helpers shared by the SDK-backed providers.
+    def describe(self) -> str:
+        return f"{self.config.name} ({self.config.get_kind_display()}{', ' + self.base_url if self.base_url else ''})"
+
+
+def parse_retry_after(headers) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms:
+            return max(float(ms) / 1000.0, 0.0)
+        value = headers.get("retry-after")
+    except AttributeError:
+        return None
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        if parsed is None:
+            return None
+        return max(parsed.timestamp() - time.time(), 0.0)
+
+
+def error_for_status(provider: str, model: str, http_status: int, detail: str, headers=None) -> ProviderCallError:
+    """Map an HTTP status to a ProviderCallError with a message that says what to fix."""
+    detail = (detail or "").strip()[:500]
+    where = f"{provider} rejected the request for model {model!r} (HTTP {http_status})"
+    if http_status == 401:
+        return ProviderCallError(
+            f"{where}: the API key was refused. Check the key in the provider's environment variable. {detail}",
+            status="error", http_status=http_status,
+        )
+    if http_status == 403:
+        return ProviderCallError(
+            f"{where}: the key has no access to this model or endpoint. {detail}", status="error", http_status=http_status
+        )
+    if http_status == 404:
+        return ProviderCallError(
+            f"{where}: the model or endpoint does not exist; check the model name and the base URL. {detail}",
+            status="error", http_status=http_status,
+        )
+    if http_status == 429:
+        return ProviderCallError(
+            f"{provider} rate-limited model {model!r} (HTTP 429). {detail}",
+            status="rate_limited", http_status=http_status, retry_after=parse_retry_after(headers), retryable=True,
+        )
+    if http_status in (408, 409) or http_status >= 500:
+        return ProviderCallError(
+            f"{provider} failed for model {model!r} (HTTP {http_status}). {detail}",
+            status="timeout" if http_status == 408 else "error",
+            http_status=http_status, retry_after=parse_retry_after(headers), retryable=True,
+        )
+    return ProviderCallError(f"{where}: {detail}", status="error", http_status=http_status)

@@ -1,0 +1,95 @@
+import json
+
+import httpx2 as httpx
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from ..errors import ProviderCallError
+from .base import Provider, ProviderRequest, ProviderResponse, Usage, error_for_status
+from .schema import inline_refs
+
+
+class GeminiProvider(Provider):
+    kind = "gemini"
+    label = "Google Gemini"
+
+    def client(self) -> genai.Client:
+        options: dict = {"retry_options": types.HttpRetryOptions(attempts=1)}
+        if self.base_url:
+            options["base_url"] = self.base_url
+        if self.timeout:
+            options["timeout"] = int(self.timeout * 1000)  # milliseconds
+        return genai.Client(api_key=self.api_key or "not-needed", http_options=types.HttpOptions(**options))
+
+    def execute(self, request: ProviderRequest) -> ProviderResponse:
+        config: dict = {"max_output_tokens": request.max_tokens}
+        if request.system_text:
+            config["system_instruction"] = request.system_text
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        if request.json_schema is not None:
+            config["response_mime_type"] = "application/json"
+            config["response_json_schema"] = inline_refs(request.json_schema)
+        contents = [
+            types.Content(role="model" if m["role"] == "assistant" else "user", parts=[types.Part(text=m["content"])])
+            for m in request.chat_messages
+        ]
+        with _translate_errors(self.label, request.model):
+            response = self.client().models.generate_content(
+                model=request.model, contents=contents, config=types.GenerateContentConfig(**config)
+            )
+        candidate = response.candidates[0] if response.candidates else None
+        text = ""
+        if candidate and candidate.content and candidate.content.parts:
+            text = "".join(p.text or "" for p in candidate.content.parts if not getattr(p, "thought", False))
+        finish = str(candidate.finish_reason.value if candidate and candidate.finish_reason else "")
+        um = response.usage_metadata
+        thoughts = (um.thoughts_token_count or 0) if um else 0
+        return ProviderResponse(
+            text=text,
+            usage=Usage(
+                input_tokens=(um.prompt_token_count or 0) if um else 0,
+                cached_input_tokens=(um.cached_content_token_count or 0) if um else 0,
+                # Gemini bills thinking tokens as output but reports them apart from the candidates.
+                output_tokens=((um.candidates_token_count or 0) + thoughts) if um else 0,
+                reasoning_tokens=thoughts,
+            ),
+            truncated=finish == "MAX_TOKENS",
+            finish_reason=finish,
+            raw=response.model_dump(mode="json", exclude_none=True),
+        )
+
+    def ping(self) -> str:
+        with _translate_errors(self.label, "-"):
+            names = []
+            for m in self.client().models.list(config={"page_size": 5}):
+                names.append(m.name)
+                if len(names) >= 5:
+                    break
+        return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
+
+
+class _translate_errors:
+    def __init__(self, provider: str, model: str):
+        self.provider, self.model = provider, model
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None:
+            return False
+        if isinstance(exc, genai_errors.APIError):
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            raise error_for_status(self.provider, self.model, int(exc.code or 500), exc.message or str(exc), headers) from exc
+        if isinstance(exc, httpx.TimeoutException) or type(exc).__name__.endswith("Timeout"):
+            raise ProviderCallError(
+                f"{self.provider} did not answer in time for model {self.model!r}.", status="timeout", retryable=True
+            ) from exc
+        if isinstance(exc, (httpx.TransportError, ConnectionError)) or "Connect" in type(exc).__name__ or "Protocol" in type(exc).__name__:
+            raise ProviderCallError(
+                f"Could not reach {self.provider} for model {self.model!r}: {exc}. Check the base URL and the network.",
+                status="error", retryable=True,
+            ) from exc
+        return False

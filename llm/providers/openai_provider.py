@@ -1,0 +1,105 @@
+import json
+
+import openai
+
+from ..errors import ProviderCallError
+from .base import Provider, ProviderRequest, ProviderResponse, Usage, error_for_status
+from .schema import strict_json_schema
+
+
+class OpenAIProvider(Provider):
+    kind = "openai"
+    label = "OpenAI"
+
+    def client(self) -> openai.OpenAI:
+        # The service retries (and logs each attempt), so the SDK must not retry on its own.
+        return openai.OpenAI(
+            api_key=self.api_key or "not-needed",
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=0,
+        )
+
+    def execute(self, request: ProviderRequest) -> ProviderResponse:
+        kwargs: dict = {
+            "model": request.model,
+            "messages": request.messages,
+            "max_completion_tokens" if self.kind == "openai" else "max_tokens": request.max_tokens,
+        }
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.json_schema is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": request.schema_name, "schema": strict_json_schema(request.json_schema), "strict": True},
+            }
+        with _translate_errors(self.label, request.model):
+            raw = self.client().chat.completions.with_raw_response.create(**kwargs)
+            completion = raw.parse()
+        choice = completion.choices[0] if completion.choices else None
+        text = (choice.message.content or "") if choice else ""
+        usage = completion.usage
+        details = getattr(usage, "prompt_tokens_details", None) if usage else None
+        out_details = getattr(usage, "completion_tokens_details", None) if usage else None
+        finish = (choice.finish_reason or "") if choice else ""
+        return ProviderResponse(
+            text=text,
+            usage=Usage(
+                input_tokens=(usage.prompt_tokens or 0) if usage else 0,
+                cached_input_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+                output_tokens=(usage.completion_tokens or 0) if usage else 0,
+                reasoning_tokens=(getattr(out_details, "reasoning_tokens", 0) or 0) if out_details else 0,
+            ),
+            truncated=finish == "length",
+            finish_reason=finish,
+            raw=json.loads(raw.text) if raw.text else {},
+            http_status=raw.status_code,
+        )
+
+    def ping(self) -> str:
+        with _translate_errors(self.label, "-"):
+            models = self.client().models.list()
+            names = [m.id for m in models.data[:5]]
+        return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
+
+
+class OpenAICompatibleProvider(OpenAIProvider):
+    """Any server speaking OpenAI's chat completions (Ollama, vLLM, llama.cpp, LM Studio, gateways)."""
+
+    kind = "openai_compatible"
+    label = "OpenAI-compatible server"
+
+
+class _translate_errors:
+    """Context manager turning OpenAI SDK exceptions into ProviderCallError."""
+
+    def __init__(self, provider: str, model: str):
+        self.provider, self.model = provider, model
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None:
+            return False
+        if isinstance(exc, openai.APITimeoutError):
+            raise ProviderCallError(
+                f"{self.provider} did not answer in time for model {self.model!r}.", status="timeout", retryable=True
+            ) from exc
+        if isinstance(exc, openai.APIConnectionError):
+            raise ProviderCallError(
+                f"Could not reach {self.provider} for model {self.model!r}: {exc}. Check the base URL and the network.",
+                status="error", retryable=True,
+            ) from exc
+        if isinstance(exc, openai.APIStatusError):
+            raise error_for_status(self.provider, self.model, exc.status_code, _detail(exc), exc.response.headers) from exc
+        return False
+
+
+def _detail(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", "") or exc)

