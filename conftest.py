@@ -95,3 +95,14 @@ def providers(db, fake, monkeypatch):
     LLMProvider.objects.filter(name="gemini").update(base_url=fake.gemini_base_url)
     LLMProvider.objects.filter(name="ollama").update(base_url=fake.openai_base_url, enabled=True)
     return {p.name: p for p in LLMProvider.objects.all()}
+
+
+@pytest.fixture
+def celery_eager():
+    """Run tasks inline (for tests of the flow, not of the worker: see the worker-marked tests)."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

@@ -64,7 +64,7 @@ def submit_answer(query_id: int, answer: str, model_name: str, user) -> PasteRes
     answer = (answer or "").strip()
     model_name = (model_name or "").strip()[:100] or "manual"
     with transaction.atomic():
-        row = LLMQuery.objects.select_for_update().select_related("provider").get(pk=query_id)
+        row = LLMQuery.objects.select_for_update(of=("self",)).select_related("provider").get(pk=query_id)
         mi = ManualInteraction.objects.select_for_update().get(query=row)
         if row.status != LLMQuery.Status.PENDING_MANUAL:
             return PasteResult(False, "This prompt was already answered.", row)

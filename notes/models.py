@@ -46,7 +46,10 @@ class Note(models.Model):
     megabytes); it is only ever shown as plain text (see ``page_section_text``).
     """
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notes")
+    # db_index=False: the (owner, …) indexes below serve the foreign key too.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notes", db_index=False
+    )
     page_url = models.URLField("page URL", max_length=2000, blank=True)
     site = models.CharField(max_length=255, blank=True, help_text="Host of the page; filled from the URL when blank.")
     page_title = models.CharField(max_length=500, blank=True)

@@ -187,3 +187,7 @@ LOGGING = {
         "anthropic": {"level": "WARNING"},
     },
 }
+
+# Static files through whitenoise; in development it serves straight from the app folders.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG

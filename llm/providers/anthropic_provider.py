@@ -50,8 +50,8 @@ class AnthropicProvider(Provider):
             ),
             truncated=message.stop_reason == "max_tokens",
             finish_reason=message.stop_reason or "",
-            raw=json.loads(raw.text) if raw.text else {},
-            http_status=raw.status_code,
+            raw=message.model_dump(mode="json", exclude_none=True),
+            http_status=raw.http_response.status_code,
         )
 
     def ping(self) -> str:

@@ -1,5 +1,3 @@
-import json
-
 import httpx2 as httpx
 from google import genai
 from google.genai import errors as genai_errors
@@ -35,8 +33,11 @@ class GeminiProvider(Provider):
             types.Content(role="model" if m["role"] == "assistant" else "user", parts=[types.Part(text=m["content"])])
             for m in request.chat_messages
         ]
+        config["automatic_function_calling"] = types.AutomaticFunctionCallingConfig(disable=True)
+        # Keep the client referenced while it works: a dropped genai.Client closes its connection pool.
+        client = self.client()
         with _translate_errors(self.label, request.model):
-            response = self.client().models.generate_content(
+            response = client.models.generate_content(
                 model=request.model, contents=contents, config=types.GenerateContentConfig(**config)
             )
         candidate = response.candidates[0] if response.candidates else None
@@ -63,7 +64,8 @@ class GeminiProvider(Provider):
     def ping(self) -> str:
         with _translate_errors(self.label, "-"):
             names = []
-            for m in self.client().models.list(config={"page_size": 5}):
+            client = self.client()
+            for m in client.models.list(config={"page_size": 5}):
                 names.append(m.name)
                 if len(names) >= 5:
                     break

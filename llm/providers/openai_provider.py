@@ -1,5 +1,3 @@
-import json
-
 import openai
 
 from ..errors import ProviderCallError
@@ -52,8 +50,8 @@ class OpenAIProvider(Provider):
             ),
             truncated=finish == "length",
             finish_reason=finish,
-            raw=json.loads(raw.text) if raw.text else {},
-            http_status=raw.status_code,
+            raw=completion.model_dump(mode="json", exclude_none=True),
+            http_status=raw.http_response.status_code,
         )
 
     def ping(self) -> str:
