@@ -2,7 +2,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
-from ninja import Field, FilterSchema, Query, Router, Schema
+from typing import Annotated
+
+from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 
@@ -72,9 +74,9 @@ class QueryOut(Schema):
 
 class QueryFilter(FilterSchema):
     status: str | None = None
-    purpose: str | None = Field(None, q="purpose__startswith")
+    purpose: Annotated[str | None, FilterLookup("purpose__startswith")] = None
     run_id: str | None = None
-    provider: str | None = Field(None, q="provider_name")
+    provider: Annotated[str | None, FilterLookup("provider_name")] = None
 
 
 class PendingOut(Schema):

@@ -1,0 +1,82 @@
+"""A real Celery worker process on the real Redis broker runs prompt jobs and resumes after a paste."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from llm.jobs import create_job
+from llm.manual import submit_answer
+from llm.models import LLMJob, LLMQuery
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def worker(settings, tmp_path, fake):
+    """Start ``celery worker`` on a queue of its own, sharing the test database and storage folder."""
+    from config.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": os.environ["REDIS_URL"],
+        "CELERY_DEFAULT_QUEUE": queue,
+        "STORAGE_ROOT": settings.STORAGES["llm_logs"]["OPTIONS"]["location"],
+        "LLM_RETRY_INITIAL_DELAY": "0.01",
+        "OPENAI_API_KEY": "sk-worker-test",
+    }
+    log = open(tmp_path / "worker.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-P", "solo", "--loglevel=INFO",
+         "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    app.conf.task_default_queue = previous
+    log.close()
+
+
+def _wait_for(job_id: int, status: str, proc, timeout: float = 40.0) -> LLMJob:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = LLMJob.objects.get(pk=job_id)
+        if job.status == status:
+            return job
+        assert proc.poll() is None, "the worker died"
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} stayed {LLMJob.objects.get(pk=job_id).status}, expected {status}")
+
+
+def test_a_worker_runs_a_manual_job_that_resumes_after_the_paste(providers, owner, worker):
+    job = create_job(user=owner, provider=providers["manual"], prompt="What colour is the sky?")
+    job = _wait_for(job.pk, "waiting_manual", worker)
+    assert submit_answer(job.pending_query_id, "Blue, mostly.", "ChatGPT", owner).ok
+    job = _wait_for(job.pk, "completed", worker)
+    assert job.result_text == "Blue, mostly."
+    assert LLMQuery.objects.count() == 1  # the resumed job reused the pasted answer, nothing new was called
+
+
+def test_a_worker_calls_a_real_sdk_and_logs_the_row_and_file(providers, owner, worker, fake):
+    job = create_job(user=owner, provider=providers["openai"], model_name="gpt-4o-mini", prompt="Hello from the worker")
+    job = _wait_for(job.pk, "completed", worker)
+    row = LLMQuery.objects.get(pk=job.query_id)
+    assert row.status == "ok" and row.cost_usd is not None and row.file_sha256
+    assert fake.requests[-1].headers["authorization"] == "Bearer sk-worker-test"
