@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.shortcuts import get_object_or_404
 from typing import Annotated
 
-from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
+from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 
@@ -152,8 +152,8 @@ def paste_answer(request, query_id: int, payload: PasteIn):
     get_object_or_404(qs, query_id=query_id)
     result = submit_answer(query_id, payload.answer, payload.model_name, request.user)
     if not result.ok:
-        return 400, {"detail": result.error, "query_id": query_id}
-    return 200, {"accepted": True, "query_id": query_id, "status": result.query.status}
+        return Status(400, {"detail": result.error, "query_id": query_id})
+    return Status(200, {"accepted": True, "query_id": query_id, "status": result.query.status})
 
 
 @router.post("/jobs", response={201: JobOut}, summary="Run one prompt as a background job")
@@ -169,7 +169,7 @@ def start_job(request, payload: JobIn):
         user=request.user, provider=provider, prompt=payload.prompt, model_name=payload.model,
         system_prompt=payload.system, max_tokens=payload.max_tokens, temperature=payload.temperature,
     )
-    return 201, LLMJob.objects.select_related("provider").get(pk=job.pk)
+    return Status(201, LLMJob.objects.select_related("provider").get(pk=job.pk))
 
 
 @router.get("/jobs/{job_id}", response=JobOut)

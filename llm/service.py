@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from . import content as content_parts
 from . import interactions, structured
 from .errors import (
     LLMError,
@@ -62,9 +63,9 @@ def normalize_messages(messages=None, prompt: str | None = None, system: str | N
         role, content = m.get("role"), m.get("content")
         if role not in ("system", "user", "assistant"):
             raise ValueError(f"Message role must be system, user or assistant, not {role!r}.")
-        if not isinstance(content, str):
-            raise ValueError("Message content must be text.")
-        out.append({"role": role, "content": content})
+        if role == "system" and not isinstance(content, str):
+            raise ValueError("A system message must be text.")
+        out.append({"role": role, "content": content_parts.validate(content)})
     if prompt:
         out.append({"role": "user", "content": prompt})
     if not any(m["role"] == "user" for m in out):
@@ -77,7 +78,7 @@ def cache_key_for(provider: LLMProvider, model: LLMModel, messages: list[dict], 
     normalized = {
         "provider": provider.name,
         "model": model.name,
-        "messages": messages,
+        "messages": content_parts.redacted(messages),
         "params": params,
         "schema": json_schema,
         "template_version": version,
@@ -93,10 +94,10 @@ def render_prompt(messages: list[dict], json_schema: dict | None = None) -> str:
     if system:
         parts.append(f"Instructions:\n{system}")
     if len(chat) == 1:
-        parts.append(chat[0]["content"])
+        parts.append(content_parts.text_of(chat[0]["content"]))
     else:
         for m in chat:
-            parts.append(f"[{m['role'].capitalize()}]\n{m['content']}")
+            parts.append(f"[{m['role'].capitalize()}]\n{content_parts.text_of(m['content'])}")
     if json_schema is not None:
         parts.append(
             "Reply with only a JSON value (no prose, no code fences) that matches this JSON schema:\n"
@@ -197,7 +198,7 @@ class _Call:
             },
             "context": self.context,
             "prompt": render_prompt(messages),
-            "messages": messages,
+            "messages": content_parts.redacted(messages),
             "params": self.params,
             "schema": self.json_schema,
             "response": response.text if response is not None else response_text,
@@ -320,6 +321,14 @@ def complete(
         raise LLMConfigurationError(problem)
     model_row = resolve_model(provider_row, model)
     msgs = normalize_messages(messages, prompt, system)
+    if (content_parts.has_images(msgs) and not model_row.supports_vision
+            and model_row.price_source == LLMModel.PriceSource.BUNDLED):
+        from .errors import LLMConfigurationError
+
+        raise LLMConfigurationError(
+            f"{provider_row.name}/{model_row.name} does not accept images; choose a vision-capable model "
+            "(e.g. gpt-4o, claude-sonnet-4-5, gemini-2.0-flash)."
+        )
     json_schema, schema_name = structured.schema_of(schema)
     limit = max_tokens or min(model_row.max_output_tokens or settings.LLM_DEFAULT_MAX_TOKENS, settings.LLM_DEFAULT_MAX_TOKENS)
     call = _Call(
@@ -407,7 +416,7 @@ def _manual(call: _Call, schema) -> Completion:
     row = call.new_row(LLMQuery.Status.PENDING_MANUAL)
     prompt_text = render_prompt(call.messages, call.json_schema)
     ManualInteraction.objects.create(
-        query=row, prompt_text=prompt_text, messages=call.messages, json_schema=call.json_schema,
+        query=row, prompt_text=prompt_text, messages=content_parts.redacted(call.messages), json_schema=call.json_schema,
         schema_name=call.schema_name,
     )
     path = interactions.file_name(

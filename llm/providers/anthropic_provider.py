@@ -16,7 +16,7 @@ class AnthropicProvider(Provider):
         )
 
     def execute(self, request: ProviderRequest) -> ProviderResponse:
-        kwargs: dict = {"model": request.model, "max_tokens": request.max_tokens, "messages": request.chat_messages}
+        kwargs: dict = {"model": request.model, "max_tokens": request.max_tokens, "messages": [_anthropic_message(m) for m in request.chat_messages]}
         if request.system_text:
             kwargs["system"] = request.system_text
         if request.temperature is not None:
@@ -59,6 +59,18 @@ class AnthropicProvider(Provider):
             page = self.client().models.list(limit=5)
             names = [m.id for m in page.data]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
+
+
+def _anthropic_message(message: dict) -> dict:
+    content = message["content"]
+    if isinstance(content, str):
+        return message
+    parts = [
+        {"type": "text", "text": p["text"]} if p["type"] == "text"
+        else {"type": "image", "source": {"type": "base64", "media_type": p["media_type"], "data": p["data"]}}
+        for p in content
+    ]
+    return {"role": message["role"], "content": parts}
 
 
 class _translate_errors:

@@ -1,3 +1,5 @@
+import base64
+
 import httpx2 as httpx
 from google import genai
 from google.genai import errors as genai_errors
@@ -30,7 +32,7 @@ class GeminiProvider(Provider):
             config["response_mime_type"] = "application/json"
             config["response_json_schema"] = inline_refs(request.json_schema)
         contents = [
-            types.Content(role="model" if m["role"] == "assistant" else "user", parts=[types.Part(text=m["content"])])
+            types.Content(role="model" if m["role"] == "assistant" else "user", parts=_gemini_parts(m["content"]))
             for m in request.chat_messages
         ]
         config["automatic_function_calling"] = types.AutomaticFunctionCallingConfig(disable=True)
@@ -70,6 +72,16 @@ class GeminiProvider(Provider):
                 if len(names) >= 5:
                     break
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
+
+
+def _gemini_parts(content) -> list:
+    if isinstance(content, str):
+        return [types.Part(text=content)]
+    return [
+        types.Part(text=p["text"]) if p["type"] == "text"
+        else types.Part.from_bytes(data=base64.b64decode(p["data"]), mime_type=p["media_type"])
+        for p in content
+    ]
 
 
 class _translate_errors:

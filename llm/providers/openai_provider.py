@@ -21,7 +21,7 @@ class OpenAIProvider(Provider):
     def execute(self, request: ProviderRequest) -> ProviderResponse:
         kwargs: dict = {
             "model": request.model,
-            "messages": request.messages,
+            "messages": [_openai_message(m) for m in request.messages],
             "max_completion_tokens" if self.kind == "openai" else "max_tokens": request.max_tokens,
         }
         if request.temperature is not None:
@@ -59,6 +59,18 @@ class OpenAIProvider(Provider):
             models = self.client().models.list()
             names = [m.id for m in models.data[:5]]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
+
+
+def _openai_message(message: dict) -> dict:
+    content = message["content"]
+    if isinstance(content, str):
+        return message
+    parts = [
+        {"type": "text", "text": p["text"]} if p["type"] == "text"
+        else {"type": "image_url", "image_url": {"url": f"data:{p['media_type']};base64,{p['data']}"}}
+        for p in content
+    ]
+    return {"role": message["role"], "content": parts}
 
 
 class OpenAICompatibleProvider(OpenAIProvider):
