@@ -5,7 +5,12 @@ from ninja.security import django_auth
 
 from accounts.api import router as accounts_router
 from accounts.auth import ApiTokenAuth
+from artifacts.api import router as artifacts_router
+from codegen.api import router as codegen_router
 from llm.api import router as llm_router
+from notes.api import router as notes_router
+from products.api import router as products_router
+from segmentation.api import router as segmentation_router
 
 api = NinjaAPI(
     title="LLM Platform API",
@@ -17,3 +22,8 @@ api = NinjaAPI(
 )
 api.add_router("/", accounts_router)
 api.add_router("/llm/", llm_router)
+api.add_router("/notes/", notes_router)
+api.add_router("/artifacts/", artifacts_router)
+api.add_router("/products/", products_router)
+api.add_router("/segmentation/", segmentation_router)
+api.add_router("/codegen/", codegen_router)
