@@ -259,3 +259,31 @@ def test_the_default_provider_is_manual_when_no_key_is_configured(db, monkeypatc
     assert default_provider().kind == "manual"
     monkeypatch.setenv("GEMINI_API_KEY", "x")
     assert default_provider().name == "gemini"
+
+
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000" "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+
+
+@pytest.mark.parametrize("provider,model", [("openai", "gpt-4o"), ("anthropic", "claude-haiku-4-5"), ("gemini", "gemini-2.0-flash")])
+def test_images_reach_each_provider_in_its_own_wire_format(providers, fake, provider, model):
+    from llm.content import image_part
+
+    content = [{"type": "text", "text": "Describe this mockup"}, image_part(TINY_PNG, "image/png")]
+    result = complete(purpose="tests.vision", messages=[{"role": "user", "content": content}], provider=provider, model=model)
+    body = json.dumps(fake.requests[-1].body)
+    assert "Describe this mockup" in body
+    assert {"openai": "data:image/png;base64,", "anthropic": '"media_type": "image/png"', "gemini": '"inlineData"'}[provider] in body
+    doc = json.loads(_file_bytes(LLMQuery.objects.get(pk=result.query_id)))
+    image = doc["messages"][-1]["content"][1]
+    assert image["sha256"] == hashlib.sha256(TINY_PNG).hexdigest() and "data" not in image  # bytes not copied into the log
+
+
+def test_images_are_refused_for_a_model_without_vision(providers, fake):
+    from llm.content import image_part
+
+    content = [{"type": "text", "text": "x"}, image_part(TINY_PNG, "image/png")]
+    with pytest.raises(LLMConfigurationError, match="does not accept images"):
+        complete(purpose="tests.vision", messages=[{"role": "user", "content": content}], provider="openai", model="o3-mini")
+    assert not fake.requests
