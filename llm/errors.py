@@ -69,3 +69,11 @@ class ManualAnswerPending(LLMError):
             "and paste its answer on the copy/paste page.",
             query_id=query_id,
         )
+
+
+class LLMBudgetExceeded(LLMError):
+    """The call would pass a budget; nothing was sent. The message names the budget and what is left."""
+
+
+class RateLimitTimeout(LLMError):
+    """The model stayed at its requests/tokens-per-minute limit for longer than the allowed wait."""

@@ -118,6 +118,12 @@ class LLMModel(models.Model):
     supports_vision = models.BooleanField(default=False)
     supports_json_schema = models.BooleanField(default=True)
     supports_image_generation = models.BooleanField(default=False)
+    rpm_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute across all processes (blank = no limit)."
+    )
+    tpm_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tokens per minute (input + max output) across all processes (blank = no limit)."
+    )
     price_source = models.CharField(max_length=10, choices=PriceSource.choices, default=PriceSource.UNKNOWN)
     prices_as_of = models.DateField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
@@ -161,6 +167,7 @@ class LLMQuery(models.Model):
         TRUNCATED = "truncated", "Truncated"
         CACHE_HIT = "cache_hit", "Cache hit"
         PENDING_MANUAL = "pending_manual", "Waiting for a pasted answer"
+        BUDGET_EXCEEDED = "budget_exceeded", "Refused: budget reached"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_queries")
     purpose = models.CharField(max_length=100, help_text="app.step, e.g. segmentation.extract_taxonomy")
@@ -178,6 +185,9 @@ class LLMQuery(models.Model):
     output_tokens = models.PositiveIntegerField(default=0)
     reasoning_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True, help_text="NULL = price unknown.")
+    saved_cost_usd = models.DecimalField(
+        max_digits=14, decimal_places=8, null=True, blank=True, help_text="For cache hits: what the original call cost."
+    )
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -292,3 +302,76 @@ class LLMJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.COMPLETED, self.Status.FAILED}
+
+
+class LLMCacheEntry(models.Model):
+    """A stored answer, shared by every process: an identical request is answered from here."""
+
+    key = models.CharField(max_length=64, unique=True)
+    provider_name = models.CharField(max_length=50)
+    model_name = models.CharField(max_length=100)
+    purpose = models.CharField(max_length=100, blank=True)
+    response_text = models.TextField()
+    usage = models.JSONField(default=dict)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    source_query = models.ForeignKey(LLMQuery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    file_path = models.CharField(max_length=500, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = "LLM cache entry"
+        verbose_name_plural = "LLM cache entries"
+
+    def __str__(self) -> str:
+        return f"{self.provider_name}/{self.model_name} {self.key[:12]}"
+
+
+class Budget(models.Model):
+    """A USD limit per day or month, for everyone (global) or one user. Enforced before each call."""
+
+    class Period(models.TextChoices):
+        DAY = "day", "Per day"
+        MONTH = "month", "Per month"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="llm_budgets",
+        help_text="Blank = a global budget shared by everyone.",
+    )
+    period = models.CharField(max_length=5, choices=Period.choices)
+    limit_usd = models.DecimalField(max_digits=12, decimal_places=4)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_id", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "period"], name="one_budget_per_user_period"),
+            models.UniqueConstraint(fields=["period"], condition=Q(user__isnull=True), name="one_global_budget_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        who = f"user {self.user}" if self.user_id else "global"
+        return f"{self.get_period_display()} budget ({who}): ${self.limit_usd}"
+
+    @property
+    def label(self) -> str:
+        who = f"for {self.user}" if self.user_id else "(global)"
+        return f"{'daily' if self.period == self.Period.DAY else 'monthly'} budget {who}"
+
+
+class BudgetUsage(models.Model):
+    """Spend and in-flight reservations of one budget in one period (a day or a month)."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="usage")
+    period_start = models.DateField()
+    spent_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    reserved_usd = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+
+    class Meta:
+        unique_together = [("budget", "period_start")]
+
+    def __str__(self) -> str:
+        return f"{self.budget} from {self.period_start}: spent {self.spent_usd}, reserved {self.reserved_usd}"

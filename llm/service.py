@@ -20,7 +20,8 @@ from django.utils import timezone
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from . import content as content_parts
-from . import interactions, structured
+from . import budgets, interactions, ratelimit, structured
+from . import cache as answer_cache
 from .errors import (
     LLMError,
     LLMInvalidOutputError,
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from .pricing import cost_for
+from .estimate import count_input_tokens
 from .providers import ProviderRequest, ProviderResponse, Usage, client_for, get_provider, resolve_model
 
 logger = logging.getLogger(__name__)
@@ -144,6 +146,8 @@ class _Call:
         self.cache_key = cache_key
         self.attempt = 0
         self.query_ids: list[int] = []
+        self.reservation: budgets.Reservation | None = None
+        self.slot: ratelimit.Slot | None = None
 
     @property
     def params(self) -> dict:
@@ -225,6 +229,7 @@ class _Call:
             row.output_tokens = u.output_tokens
             row.reasoning_tokens = u.reasoning_tokens
             row.cost_usd = cost_for(self.model, u)
+        self._settle(row, response)
         path = interactions.file_name(
             run_id=self.run_id, interaction_type=self.interaction_type, batch=self.batch, attempt=row.attempt,
             when=row.created_at, unique=f"{self.cache_key}:{row.pk}",
@@ -238,9 +243,47 @@ class _Call:
             row.error = (row.error + "\n" if row.error else "") + "Interaction file could not be written."
         row.save()
 
+    def _settle(self, row: LLMQuery, response: ProviderResponse | None) -> None:
+        """Book the real cost against the budgets and the real tokens against the rate window."""
+        if self.reservation is not None:
+            self.reservation.settle(row.cost_usd if response is not None else Decimal("0"))
+            self.reservation = None
+        if self.slot is not None:
+            if response is not None:
+                self.slot.settle(response.usage.input_tokens + response.usage.output_tokens)
+            self.slot = None
+
+    def _admit(self, row: LLMQuery, messages: list[dict]) -> None:
+        """Budget first (refuse before anything is sent), then wait for rate-limit capacity."""
+        has_budgets = bool(budgets.applicable(self.user))
+        limited = bool(self.model.rpm_limit or self.model.tpm_limit)
+        if not has_budgets and not limited:
+            return
+        n_in = count_input_tokens(messages, self.json_schema)
+        try:
+            if has_budgets:
+                max_cost = cost_for(self.model, Usage(input_tokens=n_in, output_tokens=self.max_tokens))
+                self.reservation = budgets.reserve(
+                    self.user, max_cost, what=f"this call to {self.provider.name}/{self.model.name}"
+                )
+            if limited:
+                self.slot = ratelimit.acquire(self.model, n_in + self.max_tokens)
+        except budgets.LLMBudgetExceeded as exc:
+            self.finish_row(row, messages=messages, response=None, status=LLMQuery.Status.BUDGET_EXCEEDED,
+                            error=str(exc), latency_ms=0)
+            exc.query_id = row.pk
+            raise
+        except ratelimit.RateLimitTimeout as exc:
+            self.finish_row(row, messages=messages, response=None, status=LLMQuery.Status.RATE_LIMITED,
+                            error=str(exc), latency_ms=0)
+            exc.query_id = row.pk
+            raise
+
     def attempt_once(self, messages: list[dict]) -> tuple[ProviderResponse, LLMQuery, int]:
         row = self.new_row(LLMQuery.Status.STARTED)
         client = client_for(self.provider, api_key=self.api_key)
+        client.prepare()
+        self._admit(row, messages)
         request = ProviderRequest(
             model=self.model.name, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
             json_schema=self.json_schema, schema_name=self.schema_name or "response",
@@ -303,6 +346,8 @@ def complete(
     api_key: str | None = None,
     validation_retries: int | None = None,
     template_version: str = "",
+    cache: bool = True,
+    cache_ttl: int | None = None,
 ) -> Completion:
     """Call a model and return its answer (parsed and validated when ``schema`` is given).
 
@@ -340,6 +385,10 @@ def complete(
 
     if provider_row.kind == LLMProvider.Kind.MANUAL:
         return _manual(call, schema)
+    if cache and settings.LLM_CACHE_ENABLED:
+        hit = _from_cache(call, schema)
+        if hit is not None:
+            return hit
 
     retries = settings.LLM_VALIDATION_RETRIES if validation_retries is None else validation_retries
     conversation = list(msgs)
@@ -374,12 +423,45 @@ def complete(
             parsed = result.value
         call.finish_row(row, messages=conversation, response=response, status=LLMQuery.Status.OK,
                         latency_ms=latency, http_status=response.http_status)
+        if settings.LLM_CACHE_ENABLED:
+            # Stored under the key of the original request, even when a retry prompt got the answer.
+            answer_cache.store(call.cache_key, row, response.text, vars(response.usage), cache_ttl)
         return Completion(
             text=response.text, parsed=parsed, usage=response.usage, cost_usd=row.cost_usd, query_id=row.pk,
             provider=provider_row.name, model=model_row.name, latency_ms=latency, file_path=row.file_path,
             attempts=call.attempt, query_ids=call.query_ids,
         )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _from_cache(call: _Call, schema) -> Completion | None:
+    started = time.monotonic()
+    entry = answer_cache.lookup(call.cache_key)
+    if entry is None:
+        return None
+    parsed = None
+    if call.json_schema is not None:
+        result = structured.parse(entry.response_text, schema)
+        if not result.ok:
+            return None
+        parsed = result.value
+    usage = Usage(**{k: v for k, v in (entry.usage or {}).items() if k in Usage.__dataclass_fields__})
+    row = call.new_row(LLMQuery.Status.CACHE_HIT)
+    row.input_tokens, row.cached_input_tokens = usage.input_tokens, usage.cached_input_tokens
+    row.cache_write_input_tokens, row.output_tokens = usage.cache_write_input_tokens, usage.output_tokens
+    row.reasoning_tokens = usage.reasoning_tokens
+    row.cost_usd = Decimal("0")
+    row.saved_cost_usd = entry.cost_usd
+    # The answer's interaction file is the one of the call that produced it.
+    row.file_path, row.file_sha256 = entry.file_path, entry.file_sha256
+    row.latency_ms = _ms(started)
+    row.finished_at = timezone.now()
+    row.save()
+    return Completion(
+        text=entry.response_text, parsed=parsed, usage=usage, cost_usd=Decimal("0"), query_id=row.pk,
+        provider=call.provider.name, model=call.model.name, latency_ms=row.latency_ms, file_path=row.file_path,
+        attempts=0, status=LLMQuery.Status.CACHE_HIT, query_ids=[row.pk],
+    )
 
 
 def _manual(call: _Call, schema) -> Completion:

@@ -192,3 +192,9 @@ LOGGING = {
 # Static files through whitenoise; in development it serves straight from the app folders.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# LLM answer cache (shared through the database), rate-limit waits.
+LLM_CACHE_ENABLED = env.bool("LLM_CACHE_ENABLED", default=True)
+LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=30 * 24 * 3600)  # seconds; 0 = never expires
+LLM_RATE_LIMIT_MAX_WAIT = env.float("LLM_RATE_LIMIT_MAX_WAIT", default=120.0)
+LLM_RATE_LIMIT_WINDOW = env.float("LLM_RATE_LIMIT_WINDOW", default=60.0)  # seconds; "per minute"

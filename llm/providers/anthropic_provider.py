@@ -3,7 +3,7 @@ import json
 import anthropic
 
 from ..errors import ProviderCallError
-from .base import Provider, ProviderRequest, ProviderResponse, Usage, error_for_status
+from .base import Provider, cached_client, ProviderRequest, ProviderResponse, Usage, error_for_status
 
 
 class AnthropicProvider(Provider):
@@ -11,8 +11,11 @@ class AnthropicProvider(Provider):
     label = "Anthropic"
 
     def client(self) -> anthropic.Anthropic:
-        return anthropic.Anthropic(
-            api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0
+        return cached_client(
+            self.kind, self.base_url, self.api_key, self.timeout,
+            lambda: anthropic.Anthropic(
+                api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0
+            ),
         )
 
     def execute(self, request: ProviderRequest) -> ProviderResponse:

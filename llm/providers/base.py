@@ -4,6 +4,9 @@ Providers only talk to their SDK and report usage; the service prices, logs and 
 """
 
 import email.utils
+import hashlib
+import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -50,6 +53,27 @@ class ProviderResponse:
     http_status: int = 200
 
 
+_CLIENTS: dict[tuple, object] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def cached_client(kind: str, base_url, api_key: str, timeout, factory):
+    """One SDK client per (kind, base URL, key, timeout) and process.
+
+    Building a client sets up a connection pool and TLS context (tens of milliseconds), so
+    reusing it keeps our overhead per call small. The process id is in the key so a forked
+    worker never shares a parent's connections.
+    """
+    key = (os.getpid(), kind, base_url, hashlib.sha256((api_key or "").encode()).hexdigest(), timeout)
+    client = _CLIENTS.get(key)
+    if client is None:
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(key)
+            if client is None:
+                client = _CLIENTS[key] = factory()
+    return client
+
+
 class Provider(ABC):
     """Subclasses set ``kind`` and implement ``execute``; ``ping`` is optional."""
 
@@ -63,6 +87,12 @@ class Provider(ABC):
 
     @abstractmethod
     def execute(self, request: ProviderRequest) -> ProviderResponse: ...
+
+    def prepare(self) -> None:
+        """Build the SDK client now, so the rate limiter's admission is right before the send."""
+        factory = getattr(self, "client", None)
+        if callable(factory):
+            factory()
 
     def ping(self) -> str:
         """Check the connection and the key; return a one-line description of what answered."""

@@ -6,7 +6,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from ..errors import ProviderCallError
-from .base import Provider, ProviderRequest, ProviderResponse, Usage, error_for_status
+from .base import Provider, cached_client, ProviderRequest, ProviderResponse, Usage, error_for_status
 from .schema import inline_refs
 
 
@@ -20,7 +20,10 @@ class GeminiProvider(Provider):
             options["base_url"] = self.base_url
         if self.timeout:
             options["timeout"] = int(self.timeout * 1000)  # milliseconds
-        return genai.Client(api_key=self.api_key or "not-needed", http_options=types.HttpOptions(**options))
+        return cached_client(
+            self.kind, self.base_url, self.api_key, self.timeout,
+            lambda: genai.Client(api_key=self.api_key or "not-needed", http_options=types.HttpOptions(**options)),
+        )
 
     def execute(self, request: ProviderRequest) -> ProviderResponse:
         config: dict = {"max_output_tokens": request.max_tokens}

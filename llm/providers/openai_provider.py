@@ -1,7 +1,7 @@
 import openai
 
 from ..errors import ProviderCallError
-from .base import Provider, ProviderRequest, ProviderResponse, Usage, error_for_status
+from .base import Provider, cached_client, ProviderRequest, ProviderResponse, Usage, error_for_status
 from .schema import strict_json_schema
 
 
@@ -11,11 +11,11 @@ class OpenAIProvider(Provider):
 
     def client(self) -> openai.OpenAI:
         # The service retries (and logs each attempt), so the SDK must not retry on its own.
-        return openai.OpenAI(
-            api_key=self.api_key or "not-needed",
-            base_url=self.base_url,
-            timeout=self.timeout,
-            max_retries=0,
+        return cached_client(
+            self.kind, self.base_url, self.api_key, self.timeout,
+            lambda: openai.OpenAI(
+                api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0
+            ),
         )
 
     def execute(self, request: ProviderRequest) -> ProviderResponse:

@@ -1,0 +1,61 @@
+"""Token count and cost range of a call before it is made (offline: no provider is asked)."""
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+
+from . import content as content_parts
+from . import structured, tokens
+from .models import LLMModel, LLMProvider
+from .pricing import cost_for
+from .providers import Usage, get_provider, resolve_model
+
+# Providers bill images by size; this is a typical figure for one mockup-sized image.
+IMAGE_TOKENS = 765
+
+
+@dataclass
+class Estimate:
+    provider: str
+    model: str
+    input_tokens: int
+    max_output_tokens: int
+    min_cost_usd: Decimal | None  # input only (the answer could be empty)
+    max_cost_usd: Decimal | None  # input plus every allowed output token
+    price_known: bool
+
+
+def count_input_tokens(messages: list[dict], json_schema: dict | None = None) -> int:
+    total = 0
+    for m in messages:
+        total += tokens.count_text(content_parts.text_of(m["content"])) if isinstance(m["content"], str) else sum(
+            tokens.count_text(p["text"]) if p["type"] == "text" else IMAGE_TOKENS for p in m["content"]
+        )
+    total += len(messages) * 4 + 3
+    if json_schema is not None:
+        total += tokens.count_text(json.dumps(json_schema))
+    return total
+
+
+def max_output_for(model: LLMModel, max_tokens: int | None) -> int:
+    return max_tokens or min(model.max_output_tokens or settings.LLM_DEFAULT_MAX_TOKENS, settings.LLM_DEFAULT_MAX_TOKENS)
+
+
+def estimate(*, messages=None, prompt=None, system=None, provider: "LLMProvider | str | None" = None,
+             model: "LLMModel | str | None" = None, schema=None, max_tokens: int | None = None) -> Estimate:
+    from .service import normalize_messages
+
+    provider_row = get_provider(provider)
+    model_row = resolve_model(provider_row, model)
+    msgs = normalize_messages(messages, prompt, system)
+    json_schema, _ = structured.schema_of(schema)
+    n_in = count_input_tokens(msgs, json_schema)
+    n_out = max_output_for(model_row, max_tokens)
+    return Estimate(
+        provider=provider_row.name, model=model_row.name, input_tokens=n_in, max_output_tokens=n_out,
+        min_cost_usd=cost_for(model_row, Usage(input_tokens=n_in)),
+        max_cost_usd=cost_for(model_row, Usage(input_tokens=n_in, output_tokens=n_out)),
+        price_known=model_row.price_known,
+    )
