@@ -375,3 +375,47 @@ class BudgetUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.budget} from {self.period_start}: spent {self.spent_usd}, reserved {self.reserved_usd}"
+
+
+class GeneratedImageQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(user=user)
+
+
+class GeneratedImage(models.Model):
+    """One image request (a job): prompt in, stored image and thumbnail out, its call logged as an LLMQuery."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_images")
+    purpose = models.CharField(max_length=100)
+    run_id = models.CharField(max_length=64, blank=True)
+    provider = models.ForeignKey(LLMProvider, null=True, on_delete=models.SET_NULL, related_name="+")
+    model_name = models.CharField(max_length=100)
+    prompt = models.TextField()
+    size = models.CharField(max_length=20, default="1024x1024")
+    quality = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    image_path = models.CharField(max_length=500, blank=True)
+    thumbnail_path = models.CharField(max_length=500, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    bytes = models.PositiveIntegerField(null=True, blank=True)
+    revised_prompt = models.TextField(blank=True)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    query = models.ForeignKey(LLMQuery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GeneratedImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Image #{self.pk} ({self.status})"
