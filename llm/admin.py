@@ -5,7 +5,19 @@ from django.utils.html import format_html
 
 from . import interactions
 from .errors import LLMError
-from .models import LLMJob, LLMModel, LLMProvider, LLMQuery, ManualInteraction
+from .models import (
+    Budget,
+    BudgetUsage,
+    GeneratedImage,
+    LLMCacheEntry,
+    LLMJob,
+    LLMModel,
+    LLMProvider,
+    LLMQuery,
+    ManualInteraction,
+    PromptOverride,
+    UserPromptTemplate,
+)
 from .providers import client_for
 
 
@@ -66,7 +78,7 @@ class PriceKnownFilter(admin.SimpleListFilter):
 @admin.register(LLMModel)
 class LLMModelAdmin(admin.ModelAdmin):
     list_display = ("name", "provider", "price_flag", "input_price_per_1m", "cached_input_price_per_1m", "output_price_per_1m",
-                    "context_window", "max_output_tokens", "price_source", "enabled")
+                    "context_window", "max_output_tokens", "rpm_limit", "tpm_limit", "price_source", "enabled")
     list_filter = (PriceKnownFilter, "provider", "price_source", "supports_vision", "supports_image_generation", "enabled")
     search_fields = ("name", "display_name")
     readonly_fields = ("prices_as_of",)
@@ -125,3 +137,62 @@ class LLMJobAdmin(admin.ModelAdmin):
     list_display = ("id", "user", "provider", "model_name", "status", "created_at")
     list_filter = ("status", "provider")
     raw_id_fields = ("query", "pending_query", "user")
+
+
+class BudgetUsageInline(admin.TabularInline):
+    model = BudgetUsage
+    extra = 0
+    readonly_fields = ("period_start", "spent_usd", "reserved_usd")
+    can_delete = False
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "user", "period", "limit_usd", "enabled", "spent_this_period")
+    list_filter = ("period", "enabled")
+    raw_id_fields = ("user",)
+    inlines = [BudgetUsageInline]
+
+    @admin.display(description="Spent this period")
+    def spent_this_period(self, obj):
+        from .budgets import period_start
+
+        row = obj.usage.filter(period_start=period_start(obj.period)).first()
+        return f"${row.spent_usd:.4f}" if row else "$0"
+
+
+@admin.register(LLMCacheEntry)
+class LLMCacheEntryAdmin(admin.ModelAdmin):
+    list_display = ("key", "provider_name", "model_name", "purpose", "hits", "cost_usd", "created_at", "expires_at")
+    list_filter = ("provider_name", "model_name")
+    search_fields = ("key", "purpose")
+    readonly_fields = [f.name for f in LLMCacheEntry._meta.fields]
+
+
+@admin.register(PromptOverride)
+class PromptOverrideAdmin(admin.ModelAdmin):
+    list_display = ("name", "template_version", "revision", "active", "note", "created_by", "created_at")
+    list_filter = ("name", "active")
+    readonly_fields = ("revision", "created_by", "created_at")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Editing makes a new revision; the old one stays as history.
+            PromptOverride.objects.filter(pk=obj.pk).update(active=False)
+            obj.pk = None
+            obj._state.adding = True
+        obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(UserPromptTemplate)
+class UserPromptTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "updated_at")
+    search_fields = ("name", "owner__username")
+
+
+@admin.register(GeneratedImage)
+class GeneratedImageAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "provider", "model_name", "size", "status", "cost_usd", "created_at")
+    list_filter = ("status", "model_name")
+    raw_id_fields = ("user", "query")

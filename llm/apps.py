@@ -6,4 +6,4 @@ class LlmConfig(AppConfig):
     verbose_name = "LLM service"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401  (connects signal receivers)
+        from . import checks, receivers  # noqa: F401  (registers the template check, connects receivers)

@@ -1,25 +1,84 @@
 from django import forms
+from django.urls import reverse
 
 from .models import LLMProvider
 
 
 class PromptForm(forms.Form):
+    """The playground: a file template, one of the user's own templates, or a prompt written here."""
+
+    template = forms.ChoiceField(required=False, label="Template")
     provider = forms.ModelChoiceField(queryset=LLMProvider.objects.filter(enabled=True), empty_label=None)
     model_name = forms.CharField(
         label="Model", required=False, max_length=100,
         help_text="Leave blank for the provider's default model.",
     )
     system_prompt = forms.CharField(label="System prompt (optional)", required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}))
+    prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8}),
+                             help_text="Use {{ name }} for variables; they get a field each.")
     max_tokens = forms.IntegerField(required=False, min_value=1, max_value=200_000)
     temperature = forms.FloatField(required=False, min_value=0, max_value=2)
+    save_as = forms.CharField(label="Save as my template (optional)", required=False, max_length=100,
+                              help_text="A name to keep this prompt among your templates.")
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .models import UserPromptTemplate
+        from .prompts import load_all
+
+        self.user = user
+        # Choosing a template reloads its variable fields (htmx), without leaving the page.
+        self.fields["template"].widget.attrs.update({
+            "hx-get": reverse("llm:prompt"), "hx-target": "#variables", "hx-swap": "innerHTML",
+            "hx-trigger": "change", "hx-include": "this",
+        })
+        self.file_templates = {t.key: t for t in load_all().values() if t.kind == "chat"}
+        self.user_templates = {f"user:{t.pk}": t for t in UserPromptTemplate.objects.filter(owner=user)} if user else {}
+        self.fields["template"].choices = (
+            [("", "None: write the prompt below")]
+            + [("Shipped templates", [(k, f"{k} — {t.description}" if t.description else k) for k, t in sorted(self.file_templates.items())])]
+            + ([("My templates", [(k, t.name) for k, t in self.user_templates.items()])] if self.user_templates else [])
+        )
+        chosen = self.data.get("template") if self.is_bound else self.initial.get("template", "")
+        self.variable_names = self._variables_of(chosen or "")
+        for name in self.variable_names:
+            self.fields[f"var_{name}"] = forms.CharField(label=name.replace("_", " ").capitalize(), max_length=5000)
+
+    def _variables_of(self, key: str) -> list[str]:
+        from .prompts import used_variables
+
+        if key in self.file_templates:
+            return list(self.file_templates[key].variables)
+        if key in self.user_templates:
+            t = self.user_templates[key]
+            return sorted(used_variables(t.system, t.user))
+        if self.is_bound and not key:
+            return sorted(used_variables(self.data.get("system_prompt", ""), self.data.get("prompt", "")))
+        return []
 
     def clean(self):
         data = super().clean()
         provider = data.get("provider")
         if provider is not None and provider.configuration_problem():
             raise forms.ValidationError(provider.configuration_problem())
+        if not data.get("template") and not (data.get("prompt") or "").strip():
+            self.add_error("prompt", "Write a prompt or choose a template.")
         return data
+
+    def rendered(self):
+        """The filled prompt (a RenderedPrompt) for the chosen template or the text written here."""
+        from .prompts import render, render_text
+
+        data = self.cleaned_data
+        values = {name: data.get(f"var_{name}", "") for name in self.variable_names}
+        key = data.get("template") or ""
+        if key in self.file_templates:
+            provider = data.get("provider")
+            return render(self.file_templates[key], values, provider_kind=provider.kind if provider else "")
+        if key in self.user_templates:
+            t = self.user_templates[key]
+            return render_text(t.system, t.user, values, name=t.name)
+        return render_text(data.get("system_prompt", ""), data.get("prompt", ""), values)
 
 
 class PasteForm(forms.Form):

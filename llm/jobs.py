@@ -11,12 +11,13 @@ logger = logging.getLogger(__name__)
 
 
 def create_job(*, user, provider, prompt: str, model_name: str = "", system_prompt: str = "",
-               max_tokens: int | None = None, temperature: float | None = None) -> LLMJob:
+               max_tokens: int | None = None, temperature: float | None = None, template_version: str = "",
+               variables: dict | None = None) -> LLMJob:
     from .tasks import run_llm_job
 
     job = LLMJob.objects.create(
         user=user, provider=provider, model_name=model_name, prompt=prompt, system_prompt=system_prompt,
-        max_tokens=max_tokens, temperature=temperature,
+        max_tokens=max_tokens, temperature=temperature, template_version=template_version, variables=variables or {},
     )
     transaction.on_commit(lambda: run_llm_job.delay(job.pk))
     return job
@@ -32,8 +33,10 @@ def run_job(job_id: int) -> LLMJob | None:
     job = LLMJob.objects.select_related("provider", "user").get(pk=job_id)
     try:
         result = complete(
-            purpose="llm.prompt", prompt=job.prompt, system=job.system_prompt or None, provider=job.provider,
+            schema=_template_schema(job.template_version),
+            purpose="llm.playground", prompt=job.prompt, system=job.system_prompt or None, provider=job.provider,
             model=job.model_name or None, max_tokens=job.max_tokens, temperature=job.temperature, user=job.user,
+            template_version=job.template_version,
         )
     except ManualAnswerPending as pending:
         job.status = LLMJob.Status.WAITING_MANUAL
@@ -50,11 +53,24 @@ def run_job(job_id: int) -> LLMJob | None:
         LLMJob.objects.filter(pk=job.pk).update(status=LLMJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
     job.status = LLMJob.Status.COMPLETED
-    job.result_text = result.text
+    job.result_text = result.parsed.model_dump_json(indent=2) if hasattr(result.parsed, "model_dump_json") else result.text
     job.query_id = result.query_id
     job.error = ""
     job.save(update_fields=["status", "result_text", "query", "error", "updated_at"])
     return job
+
+
+def _template_schema(template_version: str):
+    """The output schema of the file template a job's prompt came from, if it declares one."""
+    from .prompts import TemplateError, load_all
+
+    template = load_all().get(template_version.split("+")[0]) if template_version else None
+    if template is None:
+        return None
+    try:
+        return template.schema_class()
+    except TemplateError:
+        return None
 
 
 def resume_jobs_waiting_on(query: LLMQuery) -> int:

@@ -283,6 +283,8 @@ class LLMJob(models.Model):
     prompt = models.TextField()
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
     temperature = models.FloatField(null=True, blank=True)
+    template_version = models.CharField(max_length=150, blank=True, help_text="The template the prompt came from, if any.")
+    variables = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     result_text = models.TextField(blank=True)
     error = models.TextField(blank=True)
@@ -419,3 +421,71 @@ class GeneratedImage(models.Model):
 
     def __str__(self) -> str:
         return f"Image #{self.pk} ({self.status})"
+
+
+class PromptOverrideQuerySet(models.QuerySet):
+    def active_for(self, name: str, version: int):
+        return self.filter(name=name, template_version=version, active=True).order_by("-revision").first()
+
+
+class PromptOverride(models.Model):
+    """An admin's database override of a file template. Every save is a new revision; history stays."""
+
+    name = models.CharField(max_length=100, help_text="Template name, e.g. character_background.")
+    template_version = models.PositiveIntegerField(default=0, help_text="The file template version it overrides (the N in _vN).")
+    revision = models.PositiveIntegerField(editable=False, default=1)
+    system = models.TextField(blank=True, help_text="Blank keeps the file's system text.")
+    user = models.TextField(blank=True, help_text="Blank keeps the file's prompt text.")
+    note = models.CharField(max_length=200, blank=True, help_text="Why it changed.")
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PromptOverrideQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "-revision"]
+        unique_together = [("name", "template_version", "revision")]
+
+    def __str__(self) -> str:
+        return f"{self.name}_v{self.template_version} override r{self.revision}"
+
+    def save(self, *args, **kwargs):
+        if self._state.adding:
+            last = PromptOverride.objects.filter(name=self.name, template_version=self.template_version).aggregate(
+                models.Max("revision")
+            )["revision__max"]
+            self.revision = (last or 0) + 1
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .prompts import TemplateError, check_variables, get
+
+        try:
+            template = get(self.name, self.template_version)
+        except TemplateError as exc:
+            raise ValidationError({"name": str(exc)}) from None
+        try:
+            check_variables(f"Override of {template.key}", template.variables, self.system, self.user)
+        except TemplateError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class UserPromptTemplate(models.Model):
+    """A user's own saved prompt (seed 001 phase 8: custom prompt templates)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompt_templates")
+    name = models.CharField(max_length=100)
+    system = models.TextField(blank=True)
+    user = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        unique_together = [("owner", "name")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -9,7 +9,14 @@ urlpatterns = [
     path("calls/<int:pk>/file/", views.call_file, name="call-file"),
     path("providers/", views.providers, name="providers"),
     path("prompt/", views.prompt, name="prompt"),
+    path("playground/", views.prompt, name="playground"),
+    path("prompt/estimate/", views.prompt_estimate, name="prompt-estimate"),
     path("jobs/<int:pk>/", views.job, name="job"),
     path("manual/", views.manual_list, name="manual-list"),
     path("manual/<int:pk>/", views.manual_detail, name="manual-detail"),
+]
+urlpatterns += [
+    path("images/", views.images, name="images"),
+    path("images/<int:pk>/", views.image, name="image"),
+    path("images/<int:pk>/file/", views.image_file, name="image-file"),
 ]

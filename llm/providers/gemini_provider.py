@@ -66,6 +66,40 @@ class GeminiProvider(Provider):
             raw=response.model_dump(mode="json", exclude_none=True),
         )
 
+    def generate_image(self, *, model: str, prompt: str, size: str = "", quality: str = "") -> tuple[bytes, Usage, str, dict]:
+        """One image through generateContent (``generate_images``/Imagen only works on Vertex clients).
+
+        Returns (image bytes, token usage, revised prompt (Gemini has none), raw response without the image data).
+        Size and quality have no generateContent equivalent and are ignored.
+        """
+        client = self.client()
+        with _translate_errors(self.label, model):
+            response = client.models.generate_content(
+                model=model, contents=prompt, config=types.GenerateContentConfig(response_modalities=["IMAGE"])
+            )
+        candidate = response.candidates[0] if response.candidates else None
+        parts = (candidate.content.parts or []) if candidate and candidate.content else []
+        blob = next((p.inline_data for p in parts if p.inline_data is not None and p.inline_data.data), None)
+        if blob is None:
+            finish = str(candidate.finish_reason.value if candidate and candidate.finish_reason else "")
+            raise ProviderCallError(
+                f"{self.label} returned no image for model {model!r}"
+                + (f" (finish reason {finish})." if finish else ".") + " The prompt may have been refused.",
+                status="invalid_output",
+            )
+        um = response.usage_metadata
+        dumped = response.model_dump(mode="json", exclude_none=True)
+        for cand in dumped.get("candidates", []):
+            for part in (cand.get("content") or {}).get("parts", []):
+                if isinstance(part.get("inline_data"), dict) and "data" in part["inline_data"]:
+                    part["inline_data"]["data"] = f"<{len(blob.data)} bytes, stored separately>"
+        usage = Usage(
+            input_tokens=(um.prompt_token_count or 0) if um else 0,
+            output_tokens=((um.candidates_token_count or 0) + (um.thoughts_token_count or 0)) if um else 0,
+            reasoning_tokens=(um.thoughts_token_count or 0) if um else 0,
+        )
+        return blob.data, usage, "", dumped
+
     def ping(self) -> str:
         with _translate_errors(self.label, "-"):
             names = []

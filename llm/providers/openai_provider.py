@@ -1,3 +1,6 @@
+import base64
+import binascii
+
 import openai
 
 from ..errors import ProviderCallError
@@ -52,6 +55,40 @@ class OpenAIProvider(Provider):
             finish_reason=finish,
             raw=completion.model_dump(mode="json", exclude_none=True),
             http_status=raw.http_response.status_code,
+        )
+
+    def generate_image(self, *, model: str, prompt: str, size: str = "", quality: str = "") -> tuple[bytes, Usage, str, dict]:
+        """One image: (image bytes, token usage if reported, revised prompt, raw response without the image data)."""
+        kwargs: dict = {"model": model, "prompt": prompt, "n": 1}
+        if size:
+            kwargs["size"] = size
+        if quality:
+            kwargs["quality"] = quality
+        if model.startswith("dall-e"):
+            # gpt-image-* always answer in base64 and refuse response_format; DALL-E defaults to URLs.
+            kwargs["response_format"] = "b64_json"
+        with _translate_errors(self.label, model):
+            raw = self.client().images.with_raw_response.generate(**kwargs)
+            result = raw.parse()
+        item = result.data[0] if result.data else None
+        if item is None or not item.b64_json:
+            raise ProviderCallError(f"{self.label} returned no image data for model {model!r}.", status="invalid_output",
+                                    http_status=raw.http_response.status_code)
+        try:
+            data = base64.b64decode(item.b64_json, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ProviderCallError(f"{self.label} returned image data for model {model!r} that is not valid base64.",
+                                    status="invalid_output", http_status=raw.http_response.status_code) from exc
+        usage = result.usage
+        dumped = result.model_dump(mode="json", exclude_none=True)
+        for entry in dumped.get("data", []):
+            if "b64_json" in entry:
+                entry["b64_json"] = f"<{len(data)} bytes, stored separately>"
+        return (
+            data,
+            Usage(input_tokens=(usage.input_tokens or 0) if usage else 0, output_tokens=(usage.output_tokens or 0) if usage else 0),
+            item.revised_prompt or "",
+            dumped,
         )
 
     def ping(self) -> str:
