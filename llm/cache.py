@@ -5,7 +5,6 @@ so a resumed run never pays twice for an answer it already has."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -31,11 +30,10 @@ def store(key: str, row: LLMQuery, text: str, usage: dict, ttl_seconds: int | No
         "response_text": text, "usage": usage, "cost_usd": row.cost_usd, "source_query": row,
         "file_path": row.file_path, "file_sha256": row.file_sha256, "expires_at": expires,
     }
-    try:
-        with transaction.atomic():
-            LLMCacheEntry.objects.update_or_create(key=key, defaults=values)
-    except IntegrityError:  # two processes stored the same answer at once: one row is enough
-        pass
+    # One INSERT … ON CONFLICT DO UPDATE: concurrent writers of the same answer just overwrite.
+    LLMCacheEntry.objects.bulk_create(
+        [LLMCacheEntry(key=key, **values)], update_conflicts=True, unique_fields=["key"], update_fields=list(values),
+    )
 
 
 def prune_expired() -> int:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -441,10 +441,9 @@ def create_image_job(*, purpose: str, prompt: str, provider: "LLMProvider | str 
 
 def run_job(image_id: int) -> GeneratedImage | None:
     """Make a queued image once. Claimed with a conditional UPDATE, so a second run does nothing."""
-    claimed = GeneratedImage.objects.filter(pk=image_id, status=GeneratedImage.Status.QUEUED).update(
-        status=GeneratedImage.Status.RUNNING
-    )
-    if not claimed:
+    from .claims import claim
+
+    if not claim(GeneratedImage, image_id):
         return None
     image = GeneratedImage.objects.select_related("provider", "user").get(pk=image_id)
     if image.provider_id is None:
@@ -458,6 +457,8 @@ def run_job(image_id: int) -> GeneratedImage | None:
     except (LLMError, ValueError):
         image.refresh_from_db()  # generate_image recorded why
         return image
+    except OperationalError:
+        raise  # the task gives the job back and retries on its schedule
     except Exception as exc:  # record the reason on the row, then let the task machinery see it
         GeneratedImage.objects.filter(pk=image_id).update(
             status=GeneratedImage.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000], finished_at=timezone.now()

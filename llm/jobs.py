@@ -2,8 +2,9 @@
 
 import logging
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 
+from .claims import claim
 from .errors import LLMError, ManualAnswerPending
 from .models import LLMJob, LLMQuery
 
@@ -27,8 +28,7 @@ def run_job(job_id: int) -> LLMJob | None:
     """Run a queued job once. Claimed with a conditional UPDATE so two workers never both run it."""
     from .service import complete
 
-    claimed = LLMJob.objects.filter(pk=job_id, status=LLMJob.Status.QUEUED).update(status=LLMJob.Status.RUNNING)
-    if not claimed:
+    if not claim(LLMJob, job_id):
         return None
     job = LLMJob.objects.select_related("provider", "user").get(pk=job_id)
     try:
@@ -49,6 +49,8 @@ def run_job(job_id: int) -> LLMJob | None:
         job.query_id = exc.query_id
         job.save(update_fields=["status", "error", "query", "updated_at"])
         return job
+    except OperationalError:
+        raise  # the task gives the job back and retries on its schedule
     except Exception as exc:  # record the reason on the row, then let the task machinery see it
         LLMJob.objects.filter(pk=job.pk).update(status=LLMJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise

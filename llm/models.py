@@ -290,6 +290,7 @@ class LLMJob(models.Model):
     error = models.TextField(blank=True)
     query = models.ForeignKey(LLMQuery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     pending_query = models.ForeignKey(LLMQuery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last took the job.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -411,6 +412,7 @@ class GeneratedImage(models.Model):
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     query = models.ForeignKey(LLMQuery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last took the job.")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

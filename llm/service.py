@@ -33,6 +33,7 @@ from .errors import (
 )
 from .models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from .pricing import cost_for
+from .dblog import log_write
 from .estimate import count_input_tokens
 from .providers import ProviderRequest, ProviderResponse, Usage, client_for, get_provider, resolve_model
 
@@ -160,21 +161,22 @@ class _Call:
 
     def new_row(self, status: str) -> LLMQuery:
         self.attempt += 1
-        row = LLMQuery.objects.create(
-            user=self.user if getattr(self.user, "pk", None) else None,
-            purpose=self.purpose,
-            run_id=self.run_id,
-            interaction_type=self.interaction_type,
-            batch=self.batch,
-            provider=self.provider,
-            model=self.model,
-            provider_name=self.provider.name,
-            model_name=self.model.name,
-            params=self.params,
-            status=status,
-            attempt=self.attempt,
-            cache_key=self.cache_key,
-        )
+        with log_write():
+            row = LLMQuery.objects.create(
+                user=self.user if getattr(self.user, "pk", None) else None,
+                purpose=self.purpose,
+                run_id=self.run_id,
+                interaction_type=self.interaction_type,
+                batch=self.batch,
+                provider=self.provider,
+                model=self.model,
+                provider_name=self.provider.name,
+                model_name=self.model.name,
+                params=self.params,
+                status=status,
+                attempt=self.attempt,
+                cache_key=self.cache_key,
+            )
         self.query_ids.append(row.pk)
         return row
 
@@ -241,7 +243,8 @@ class _Call:
         except Exception:  # storage down: keep the row (with its tokens and cost) and say so
             logger.exception("Could not write the interaction file for query %s", row.pk)
             row.error = (row.error + "\n" if row.error else "") + "Interaction file could not be written."
-        row.save()
+        with log_write():
+            row.save()
 
     def _settle(self, row: LLMQuery, response: ProviderResponse | None) -> None:
         """Book the real cost against the budgets and the real tokens against the rate window."""

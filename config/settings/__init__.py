@@ -197,4 +197,6 @@ WHITENOISE_AUTOREFRESH = DEBUG
 LLM_CACHE_ENABLED = env.bool("LLM_CACHE_ENABLED", default=True)
 LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=30 * 24 * 3600)  # seconds; 0 = never expires
 LLM_RATE_LIMIT_MAX_WAIT = env.float("LLM_RATE_LIMIT_MAX_WAIT", default=120.0)
+LLM_LOG_ASYNC_COMMIT = env.bool("LLM_LOG_ASYNC_COMMIT", default=True)  # see llm/dblog.py
+LLM_JOB_STALE_AFTER = env.int("LLM_JOB_STALE_AFTER", default=900)  # s; a "running" job older than this was orphaned
 LLM_RATE_LIMIT_WINDOW = env.float("LLM_RATE_LIMIT_WINDOW", default=60.0)  # seconds; "per minute"

@@ -72,6 +72,7 @@ def resolve_model(provider: LLMProvider, model: "LLMModel | str | None") -> LLMM
         first = provider.models.filter(enabled=True).order_by("name").first()
         if first is None:
             raise LLMConfigurationError(f"Provider {provider.name} has no models: name one with model=… or add it in admin.")
+        first.provider = provider
         return first
     found, created = LLMModel.objects.get_or_create(
         provider=provider,
@@ -81,6 +82,7 @@ def resolve_model(provider: LLMProvider, model: "LLMModel | str | None") -> LLMM
         else {"price_source": LLMModel.PriceSource.BUNDLED, "input_price_per_1m": 0, "output_price_per_1m": 0,
               "cached_input_price_per_1m": 0},
     )
+    found.provider = provider  # saves a query every time the price is read
     return found
 
 

@@ -205,3 +205,25 @@ def test_the_form_refuses_a_quality_the_model_does_not_take(providers, owner_cli
     })
     assert response.status_code == 200 and b"dall-e-3 takes quality hd, standard" in response.content
     assert not GeneratedImage.objects.exists()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_image_page_polls_until_the_image_arrives(page, providers, fake, owner):
+    from conftest import login
+    from playwright.sync_api import expect
+
+    from llm.images import run_job
+
+    fake.script(Reply(image_b64=PNG_B64), route="openai_images")
+    # Queued by hand (not through the broker), so this test decides when the job runs.
+    image = GeneratedImage.objects.create(user=owner, purpose="llm.images", provider=providers["openai"],
+                                          model_name="dall-e-3", prompt="A red square")
+    login(page, "owner", "owner-pass-123")
+    page.goto(reverse("llm:image", args=[image.pk]))
+    expect(page.get_by_text("Working")).to_be_visible()
+    run_job(image.pk)
+    expect(page.locator("#generated-image")).to_be_visible()
+    assert page.evaluate("document.querySelector('#generated-image').naturalWidth") == 256
+    page.goto(reverse("llm:images"))
+    expect(page.get_by_role("link", name="Download")).to_be_visible()

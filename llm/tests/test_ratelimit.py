@@ -90,9 +90,10 @@ def test_two_processes_share_one_limit(providers, fake, fresh_keys, tmp_path, se
         assert p.returncode == 0, err.decode()[-2000:]
     times = sorted(r.received_at for r in fake.requests if r.body["model"] == "gpt-4o-mini")
     assert len(times) == 2 * per_process
-    # Measured where the provider would measure it: arrival at the server (50 ms of slack for
-    # the time between the limiter's admission and the request reaching the socket).
-    worst = max(sum(1 for t in times if start <= t < start + window - 0.05) for start in times)
+    # Measured where the provider would measure it: arrival at the server, with 200 ms of slack
+    # for the time between the limiter's admission and the request reaching the socket on a
+    # loaded 2-core machine. (Unlimited, all 16 calls arrive within a fraction of a second.)
+    worst = max(sum(1 for t in times if start <= t < start + window - 0.2) for start in times)
     elapsed = times[-1] - times[0]
     print(f"\ntwo processes, limit {rpm} per {window:.0f} s window: {len(times)} calls in {elapsed:.1f} s, "
           f"busiest window {worst} calls, mean rate {(len(times) - 1) / elapsed * window:.2f} per window")
