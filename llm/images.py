@@ -23,14 +23,16 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from . import interactions
+from . import budgets, interactions, ratelimit
 from .errors import (
+    LLMBudgetExceeded,
     LLMConfigurationError,
     LLMError,
     LLMInvalidOutputError,
     LLMRequestRejected,
     LLMUnavailableError,
     ProviderCallError,
+    RateLimitTimeout,
 )
 from .models import GeneratedImage, LLMModel, LLMProvider, LLMQuery
 from .pricing import QUANTUM, cost_for
@@ -224,6 +226,7 @@ class _ImageCall:
         self.purpose, self.provider, self.model, self.prompt = purpose, provider, model, prompt
         self.size, self.quality, self.user, self.run_id, self.image = size, quality, user, run_id, image
         self.attempt = 0
+        self.reservation = None
 
     @property
     def params(self) -> dict:
@@ -248,6 +251,9 @@ class _ImageCall:
             row.input_tokens, row.output_tokens = answer.usage.input_tokens, answer.usage.output_tokens
             row.reasoning_tokens = answer.usage.reasoning_tokens
             row.cost_usd = image_cost(self.model, self.size, self.quality, answer.usage)
+        if self.reservation is not None:
+            self.reservation.settle(row.cost_usd if answer is not None else Decimal("0"))
+            self.reservation = None
         path = interactions.file_name(
             run_id=self.run_id, interaction_type=INTERACTION_TYPE, batch=None, attempt=row.attempt, when=row.created_at,
             unique=f"image:{self.image.pk}:{row.pk}",
@@ -286,9 +292,26 @@ class _ImageCall:
             "error": row.error or None,
         }
 
+    def _admit(self, row: LLMQuery) -> None:
+        """The same gates as text calls: budget reserved first, then rate-limit capacity."""
+        try:
+            if budgets.applicable(self.user):
+                self.reservation = budgets.reserve(
+                    self.user, image_cost(self.model, self.size, self.quality, None),
+                    what=f"this image from {self.provider.name}/{self.model.name}",
+                )
+            if self.model.rpm_limit or self.model.tpm_limit:
+                ratelimit.acquire(self.model, 0)
+        except (LLMBudgetExceeded, RateLimitTimeout) as exc:
+            status = LLMQuery.Status.BUDGET_EXCEEDED if isinstance(exc, LLMBudgetExceeded) else LLMQuery.Status.RATE_LIMITED
+            self.finish_row(row, status=status, error=str(exc), latency_ms=0)
+            exc.query_id = row.pk
+            raise
+
     def attempt_once(self) -> _Answer:
         row = self.new_row()
         client = client_for(self.provider)
+        self._admit(row)
         started = time.monotonic()
         try:
             data, usage, revised, raw = client.generate_image(

@@ -227,3 +227,27 @@ def test_the_image_page_polls_until_the_image_arrives(page, providers, fake, own
     assert page.evaluate("document.querySelector('#generated-image').naturalWidth") == 256
     page.goto(reverse("llm:images"))
     expect(page.get_by_role("link", name="Download")).to_be_visible()
+
+
+@pytest.mark.django_db
+def test_an_image_over_the_budget_is_refused_before_anything_is_sent(providers, fake, owner):
+    from decimal import Decimal
+
+    from llm.images import generate_image
+    from llm.models import Budget, BudgetUsage
+
+    Budget.objects.create(user=owner, period="day", limit_usd=Decimal("0.05"))
+    first = generate_image(purpose="tests.image-budget", prompt="a red fox", provider="openai", model="dall-e-3",
+                           size="1024x1024", quality="standard", user=owner)
+    assert first.status == "completed" and first.cost_usd == Decimal("0.04")
+    from llm.errors import LLMBudgetExceeded
+    from llm.models import GeneratedImage
+
+    with pytest.raises(LLMBudgetExceeded, match="daily budget for owner"):
+        generate_image(purpose="tests.image-budget", prompt="a blue fox", provider="openai", model="dall-e-3",
+                       size="1024x1024", quality="standard", user=owner)
+    second = GeneratedImage.objects.get(prompt="a blue fox")
+    assert second.status == "failed" and "budget" in second.error
+    assert len(fake.requests_for("openai_images")) == 1
+    usage = BudgetUsage.objects.get()
+    assert usage.spent_usd == Decimal("0.04") and usage.reserved_usd == 0
