@@ -175,3 +175,58 @@ def start_job(request, payload: JobIn):
 @router.get("/jobs/{job_id}", response=JobOut)
 def get_job(request, job_id: int):
     return get_object_or_404(LLMJob.objects.for_user(request.user).select_related("provider"), pk=job_id)
+
+
+class UsageRow(Schema):
+    key: str
+    calls: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cost_usd: Decimal
+    saved_cost_usd: Decimal
+    unknown_cost_calls: int
+
+
+class UsageOut(Schema):
+    start: str
+    end: str
+    totals: UsageRow
+    daily: list[UsageRow]
+    monthly: list[UsageRow]
+    by: dict[str, list[UsageRow]]
+    unknown_prices: list[dict]
+
+
+def _usage_row(key, r) -> dict:
+    return {"key": str(key), **{k: r.get(k) or 0 for k in ("calls", "input_tokens", "cached_input_tokens", "output_tokens",
+                                                         "reasoning_tokens", "cost_usd", "saved_cost_usd", "unknown_cost_calls")}}
+
+
+@router.get("/usage", response=UsageOut, summary="Spend and tokens per day, month and dimension (your own; staff: everyone's)")
+def usage_api(request, start: str | None = None, end: str | None = None, user_id: int | None = None,
+              provider: str = "", model: str = "", purpose: str = "", mode: str = ""):
+    from datetime import date as _date
+
+    from . import usage
+
+    f = usage.Filters.default()
+    try:
+        f.start = _date.fromisoformat(start) if start else f.start
+        f.end = _date.fromisoformat(end) if end else f.end
+    except ValueError:
+        raise HttpError(400, "start and end are dates: YYYY-MM-DD.") from None
+    if f.start > f.end:
+        raise HttpError(400, "start must be on or before end.")
+    f.user_id, f.provider, f.model, f.purpose, f.mode = user_id, provider, model, purpose, mode
+    qs = usage.rollups(request.user, f)
+    keys = {"user": "user", "app": "app", "purpose": "purpose", "provider": "provider_name", "model": "model_name", "mode": "key_source"}
+    by = {name: [_usage_row(r[field], r) for r in usage.breakdown(qs, name)]
+          for name, field in keys.items() if name != "user" or request.user.is_staff}
+    return {
+        "start": str(f.start), "end": str(f.end), "totals": _usage_row("total", usage.totals(qs)),
+        "daily": [_usage_row(r["day"], r) for r in usage.per_day(qs)],
+        "monthly": [_usage_row(r["month"].strftime("%Y-%m"), r) for r in usage.per_month(qs)],
+        "by": by, "unknown_prices": usage.unknown_prices(qs),
+    }

@@ -23,7 +23,8 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from . import budgets, interactions, ratelimit
+from . import budgets, interactions, ratelimit, rollups
+from .dblog import log_write
 from .errors import (
     LLMBudgetExceeded,
     LLMConfigurationError,
@@ -263,7 +264,9 @@ class _ImageCall:
         except Exception:  # storage down: keep the row (with its tokens and cost) and say so
             logger.exception("Could not write the interaction file for query %s", row.pk)
             row.error = (row.error + "\n" if row.error else "") + "Interaction file could not be written."
-        row.save()
+        with log_write():
+            row.save()
+            rollups.record(row)
 
     def document(self, row: LLMQuery, answer: "_Answer | None", stored: StoredImage | None) -> dict:
         return {

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from . import interactions, structured, tokens
+from . import interactions, rollups, structured, tokens
 from .models import LLMQuery, ManualInteraction
 from .providers import resolve_model
 from .service import render_prompt
@@ -85,7 +85,7 @@ def submit_answer(query_id: int, answer: str, model_name: str, user) -> PasteRes
                     model_name=model.name, params=row.params, status=LLMQuery.Status.INVALID_OUTPUT,
                     error=result.error, attempt=row.attempt + mi.paste_attempts, cache_key=row.cache_key,
                     input_tokens=tokens.count_text(mi.prompt_text), output_tokens=tokens.count_text(answer),
-                    cost_usd=0, finished_at=now,
+                    cost_usd=0, finished_at=now, key_source="manual",
                 )
                 path = interactions.file_name(
                     run_id=row.run_id, interaction_type=row.interaction_type, batch=row.batch,
@@ -95,6 +95,7 @@ def submit_answer(query_id: int, answer: str, model_name: str, user) -> PasteRes
                     path, _document(rejected, mi, answer, result.error)
                 )
                 rejected.save(update_fields=["file_path", "file_sha256"])
+                rollups.record(rejected)
                 return PasteResult(False, result.error, row)
         row.status = LLMQuery.Status.OK
         row.model = model
@@ -118,5 +119,6 @@ def submit_answer(query_id: int, answer: str, model_name: str, user) -> PasteRes
             when=row.created_at, unique=f"{row.cache_key}:{row.pk}",
         ), _document(row, mi, answer))
         row.save()
+        rollups.record(row)
         transaction.on_commit(lambda: manual_answer_accepted.send(sender=LLMQuery, query=row))
     return PasteResult(True, "", row)

@@ -193,6 +193,9 @@ class LLMQuery(models.Model):
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempt = models.PositiveSmallIntegerField(default=1)
+    key_source = models.CharField(
+        max_length=10, default="app", help_text="Whose key paid: app (ours), user (their own key), manual (copy/paste)."
+    )
     cache_key = models.CharField(max_length=64, blank=True)
     file_path = models.CharField(max_length=500, blank=True)
     file_sha256 = models.CharField(max_length=64, blank=True)
@@ -491,3 +494,52 @@ class UserPromptTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Latency histogram bucket upper bounds (ms) of the daily rollup; a last, open-ended bucket follows.
+LATENCY_BUCKETS_MS = [100, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000]
+LATENCY_COLUMNS = [f"lat_b{i}" for i in range(len(LATENCY_BUCKETS_MS) + 1)]
+ROLLUP_DIMENSIONS = ["day", "user_ref", "purpose", "provider_name", "model_name", "status", "key_source"]
+
+
+class UsageDaily(models.Model):
+    """Calls aggregated per day and dimension, kept current as each call is logged.
+
+    The dashboards read only this table, so they cost the same with a thousand or a million
+    logged calls. ``manage.py llm rebuild-rollups`` recomputes it from LLMQuery.
+    """
+
+    day = models.DateField()
+    user_ref = models.BigIntegerField(default=0, help_text="The user's id; 0 = no user.")
+    purpose = models.CharField(max_length=100)
+    provider_name = models.CharField(max_length=50)
+    model_name = models.CharField(max_length=100)
+    status = models.CharField(max_length=20)
+    key_source = models.CharField(max_length=10, default="app")
+    calls = models.PositiveIntegerField(default=0)
+    retry_calls = models.PositiveIntegerField(default=0, help_text="Calls that were a retry (attempt > 1).")
+    input_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0, help_text="Sum of the known costs.")
+    unknown_cost_calls = models.PositiveIntegerField(default=0)
+    saved_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+    latency_ms_sum = models.BigIntegerField(default=0)
+    lat_b0 = models.PositiveIntegerField(default=0)
+    lat_b1 = models.PositiveIntegerField(default=0)
+    lat_b2 = models.PositiveIntegerField(default=0)
+    lat_b3 = models.PositiveIntegerField(default=0)
+    lat_b4 = models.PositiveIntegerField(default=0)
+    lat_b5 = models.PositiveIntegerField(default=0)
+    lat_b6 = models.PositiveIntegerField(default=0)
+    lat_b7 = models.PositiveIntegerField(default=0)
+    lat_b8 = models.PositiveIntegerField(default=0)
+    lat_b9 = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=ROLLUP_DIMENSIONS, name="usage_daily_one_row_per_dimension")]
+        indexes = [models.Index(fields=["day"]), models.Index(fields=["user_ref", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.purpose} {self.provider_name}/{self.model_name} {self.status}: {self.calls}"

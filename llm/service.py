@@ -20,7 +20,7 @@ from django.utils import timezone
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from . import content as content_parts
-from . import budgets, interactions, ratelimit, structured
+from . import budgets, interactions, ratelimit, rollups, structured
 from . import cache as answer_cache
 from .errors import (
     LLMError,
@@ -148,6 +148,8 @@ class _Call:
         self.attempt = 0
         self.query_ids: list[int] = []
         self.reservation: budgets.Reservation | None = None
+        # Whose key pays: the user's own (passed in), nobody (copy/paste), or the app's.
+        self.key_source = "manual" if provider.kind == LLMProvider.Kind.MANUAL else ("user" if api_key else "app")
         self.slot: ratelimit.Slot | None = None
 
     @property
@@ -175,6 +177,7 @@ class _Call:
                 params=self.params,
                 status=status,
                 attempt=self.attempt,
+                key_source=self.key_source,
                 cache_key=self.cache_key,
             )
         self.query_ids.append(row.pk)
@@ -245,6 +248,7 @@ class _Call:
             row.error = (row.error + "\n" if row.error else "") + "Interaction file could not be written."
         with log_write():
             row.save()
+            rollups.record(row)
 
     def _settle(self, row: LLMQuery, response: ProviderResponse | None) -> None:
         """Book the real cost against the budgets and the real tokens against the rate window."""
@@ -459,7 +463,9 @@ def _from_cache(call: _Call, schema) -> Completion | None:
     row.file_path, row.file_sha256 = entry.file_path, entry.file_sha256
     row.latency_ms = _ms(started)
     row.finished_at = timezone.now()
-    row.save()
+    with log_write():
+        row.save()
+        rollups.record(row)
     return Completion(
         text=entry.response_text, parsed=parsed, usage=usage, cost_usd=Decimal("0"), query_id=row.pk,
         provider=call.provider.name, model=call.model.name, latency_ms=row.latency_ms, file_path=row.file_path,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import dashboard_views, views
 
 app_name = "llm"
 urlpatterns = [
@@ -8,6 +8,9 @@ urlpatterns = [
     path("calls/<int:pk>/", views.call_detail, name="call"),
     path("calls/<int:pk>/file/", views.call_file, name="call-file"),
     path("providers/", views.providers, name="providers"),
+    path("dashboard/", dashboard_views.dashboard, name="dashboard"),
+    path("dashboard/export.csv", dashboard_views.export_csv, name="dashboard-csv"),
+    path("health/", dashboard_views.health, name="health"),
     path("prompt/", views.prompt, name="prompt"),
     path("playground/", views.prompt, name="playground"),
     path("prompt/estimate/", views.prompt_estimate, name="prompt-estimate"),

@@ -29,6 +29,9 @@ class Command(BaseCommand):
         comp.add_argument("--user", help="Username to attribute the call to.")
         sub.add_parser("sync-prices", help="Load the bundled price list (rows edited in admin are kept).")
         sub.add_parser("providers", help="List providers and whether each is configured.")
+        rb = sub.add_parser("rebuild-rollups", help="Recompute the daily usage rollup from the logged calls.")
+        rb.add_argument("--start", help="YYYY-MM-DD (default: all days)")
+        rb.add_argument("--end", help="YYYY-MM-DD")
 
     def handle(self, *args, action, **opts):
         return getattr(self, "handle_" + action.replace("-", "_"))(**opts)
@@ -40,6 +43,17 @@ class Command(BaseCommand):
             mark = "configured" if s["configured"] else f"NOT configured: {s['problem']}"
             star = " (default)" if p.pk == default.pk else ""
             self.stdout.write(f"{p.name:<12} {p.kind:<18} {mark}{star}")
+
+    def handle_rebuild_rollups(self, start=None, end=None, **opts):
+        from datetime import date
+
+        from llm.rollups import rebuild
+
+        try:
+            n = rebuild(date.fromisoformat(start) if start else None, date.fromisoformat(end) if end else None)
+        except ValueError as exc:
+            raise CommandError(f"Dates are YYYY-MM-DD: {exc}") from None
+        self.stdout.write(f"Rollup rebuilt: {n} rows.")
 
     def handle_sync_prices(self, **opts):
         result = ensure_defaults()

@@ -1,0 +1,90 @@
+"""The cost dashboard (every user, their own numbers; staff see everyone's) and the health page (staff)."""
+
+import json
+from datetime import date
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+
+from . import budgets, usage
+
+
+class DashboardForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    user = forms.ModelChoiceField(queryset=get_user_model().objects.order_by("username"), required=False,
+                                  empty_label="Everyone")
+    provider = forms.CharField(required=False, max_length=50)
+    model = forms.CharField(required=False, max_length=100)
+    purpose = forms.CharField(required=False, max_length=100, label="App or purpose starts with")
+    mode = forms.ChoiceField(required=False, label="Generation mode", choices=[
+        ("", "Any"), ("app", "App key"), ("user", "User's own key"), ("manual", "Copy/paste")])
+
+    def __init__(self, *args, viewer=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not (viewer and viewer.is_staff):
+            del self.fields["user"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise forms.ValidationError("The start date must be on or before the end date.")
+        return data
+
+    def filters(self) -> usage.Filters:
+        f = usage.Filters.default()
+        if self.is_valid():
+            d = self.cleaned_data
+            f.start = d.get("start") or f.start
+            f.end = d.get("end") or f.end
+            f.user_id = d["user"].pk if d.get("user") else None
+            f.provider, f.model, f.purpose, f.mode = d.get("provider", ""), d.get("model", ""), d.get("purpose", ""), d.get("mode", "")
+        return f
+
+
+def _chart(chart_type: str, labels: list, datasets: list[tuple[str, list]]) -> str:
+    return json.dumps({"type": chart_type, "labels": [str(x) for x in labels],
+                       "datasets": [{"label": name, "data": [float(v or 0) for v in data]} for name, data in datasets]})
+
+
+def dashboard(request):
+    form = DashboardForm(request.GET or None, viewer=request.user)
+    f = form.filters()
+    qs = usage.rollups(request.user, f)
+    days = usage.per_day(qs)
+    breakdowns = {name: usage.breakdown(qs, name) for name in ("app", "purpose", "provider", "model", "mode")}
+    if request.user.is_staff:
+        breakdowns["user"] = usage.breakdown(qs, "user")
+    context = {
+        "form": form, "filters": f, "totals": usage.totals(qs), "days": days, "months": usage.per_month(qs),
+        "breakdowns": breakdowns, "budgets": budgets.status_for(request.user),
+        "unknown_prices": usage.unknown_prices(qs), "query_string": request.GET.urlencode(),
+        "chart_days": _chart("bar", [d["day"] for d in days], [("Spend (USD)", [d["cost_usd"] for d in days])]),
+        "chart_models": _chart("bar", [f"{r['model_name']}" for r in breakdowns["model"]],
+                               [("Spend (USD)", [r["cost_usd"] for r in breakdowns["model"]])]),
+    }
+    return render(request, "llm/dashboard.html", context)
+
+
+def export_csv(request):
+    form = DashboardForm(request.GET or None, viewer=request.user)
+    f = form.filters()
+    response = StreamingHttpResponse(usage.csv_stream(usage.csv_rows(request.user, f)), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="llm-usage-{f.start}-{f.end}.csv"'
+    return response
+
+
+def health(request):
+    if not request.user.is_staff:
+        raise PermissionDenied("The health page is for staff.")
+    form = DashboardForm(request.GET or None, viewer=request.user)
+    f = form.filters()
+    qs = usage.rollups(request.user, f)
+    return render(request, "llm/health.html", {
+        "form": form, "filters": f, "rows": usage.health(qs), "failures": usage.recent_failures(request.user),
+        "unknown_prices": usage.unknown_prices(qs), "price_unknown_models": usage.price_unknown_models(),
+        "statuses": usage.FAILURE_STATUSES, "today": date.today(),
+    })
