@@ -1,6 +1,5 @@
 """The cost dashboard (every user, their own numbers; staff see everyone's) and the health page (staff)."""
 
-import json
 from datetime import date
 
 from django import forms
@@ -45,9 +44,10 @@ class DashboardForm(forms.Form):
         return f
 
 
-def _chart(chart_type: str, labels: list, datasets: list[tuple[str, list]]) -> str:
-    return json.dumps({"type": chart_type, "labels": [str(x) for x in labels],
-                       "datasets": [{"label": name, "data": [float(v or 0) for v in data]} for name, data in datasets]})
+def _chart(chart_type: str, labels: list, datasets: list[tuple[str, list]]) -> dict:
+    """Chart data for static/js/charts.js (rendered with json_script, so it is escaped)."""
+    return {"type": chart_type, "labels": [str(x) for x in labels],
+            "datasets": [{"label": name, "data": [float(v or 0) for v in data]} for name, data in datasets]}
 
 
 def dashboard(request):
