@@ -135,9 +135,10 @@ STORAGES = {
 
 # --- Cache -----------------------------------------------------------------------------
 # Shared by the web server and the workers: Redis when configured, else a folder under var/.
+REDIS_URL = env.str("REDIS_URL", default="")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    if (REDIS_URL := env.str("REDIS_URL", default=""))
+    if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
 }
 
