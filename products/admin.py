@@ -55,3 +55,40 @@ class ProductAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # Counting a large catalog twice per page is slow; one count is enough.
     show_full_result_count = False
+
+
+from .models import BulkGenerationItem, BulkGenerationJob, GenerationSession, GenerationStepLog  # noqa: E402
+
+
+class GenerationStepLogInline(admin.TabularInline):
+    model = GenerationStepLog
+    extra = 0
+    fields = ("step", "status", "query", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "error")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+
+@admin.register(GenerationSession)
+class GenerationSessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "subcategory", "product", "created_at")
+    list_select_related = ("owner", "subcategory", "product")
+    search_fields = ("raw_input", "owner__username")
+    raw_id_fields = ("owner", "pending_query", "suggested_subcategory", "category", "subcategory", "product")
+    inlines = [GenerationStepLogInline]
+
+
+class BulkGenerationItemInline(admin.TabularInline):
+    model = BulkGenerationItem
+    extra = 0
+    fields = ("position", "status", "session", "error")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(BulkGenerationJob)
+class BulkGenerationJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "name", "status", "done", "failed", "total", "created_at")
+    list_filter = ("status",)
+    raw_id_fields = ("owner",)
+    inlines = [BulkGenerationItemInline]

@@ -1,6 +1,7 @@
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
@@ -220,6 +221,9 @@ class Product(models.Model):
     )
     attributes = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.IMPORTED)
+    # Filled by the generator (step 4); imported products usually have none.
+    bullet_points = models.JSONField(default=list, blank=True)
+    search_keywords = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -261,6 +265,10 @@ class Product(models.Model):
                 self.category_id = self.subcategory.category_id
             elif self.subcategory.category_id != self.category_id:
                 errors["subcategory"] = f"“{self.subcategory.name}” is not in the category of this product."
+        for name in ("bullet_points", "search_keywords"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                errors[name] = "Give a list of texts."
         if not isinstance(self.attributes, dict):
             errors["attributes"] = "Attributes must be an object of name: value pairs."
         elif self.subcategory_id:
@@ -300,3 +308,221 @@ class Product(models.Model):
             if name not in seen:
                 rows.append((name, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
         return rows
+
+
+# --- Multi-step generation ---------------------------------------------------------------
+
+
+class Step(models.TextChoices):
+    IDENTIFY_CATEGORY = "identify_category", "Identify category"
+    MAP_ATTRIBUTES = "map_attributes", "Map attributes"
+    GENERATE = "generate", "Generate content"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Not run yet"
+    DONE = "done", "Done"
+    WAITING_MANUAL = "waiting_manual", "Waiting for a pasted answer"
+    FAILED = "failed", "Failed"
+
+
+CONTENT_FIELDS = ("title", "description", "bullet_points", "search_keywords")
+
+
+class GenerationSessionQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(owner=user) if getattr(user, "pk", None) else self.none()
+
+
+class GenerationSession(models.Model):
+    """One product being generated from raw text, step by step (the wizard, or one bulk item).
+
+    The LLM's results and the user's edits are kept apart, so re-running a step never loses an
+    edit and going back to an earlier step keeps what still applies.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="product_generations")
+    raw_input = models.TextField()
+    provider_name = models.CharField(max_length=50, blank=True)
+    model_name = models.CharField(max_length=100, blank=True)
+    run_id = models.CharField(max_length=64, blank=True)
+    step_status = models.JSONField(default=dict, blank=True, help_text="step → pending/done/waiting_manual/failed")
+    step_errors = models.JSONField(default=dict, blank=True)
+    pending_query = models.ForeignKey(
+        "llm.LLMQuery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The copy/paste prompt a step waits for.",
+    )
+    # Step 2: the LLM's suggestion, and what the user chose.
+    suggested_subcategory = models.ForeignKey(
+        Subcategory, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    suggestion_confidence = models.FloatField(null=True, blank=True)
+    suggestion_reason = models.TextField(blank=True)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subcategory = models.ForeignKey(Subcategory, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Step 3: {"subcategory_id": id, "values": {name: {"value", "ok", "error"}}} from the LLM;
+    # the user's edits by attribute name (raw form values), validated when used.
+    mapped_attributes = models.JSONField(default=dict, blank=True)
+    attribute_edits = models.JSONField(default=dict, blank=True)
+    # Step 4: the LLM's content and the user's edits of it (same keys: CONTENT_FIELDS).
+    generated_content = models.JSONField(default=dict, blank=True)
+    content_edits = models.JSONField(default=dict, blank=True)
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GenerationSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "created_at"], name="gensession_owner_created_idx")]
+
+    def __str__(self) -> str:
+        return f"Generation #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("products:wizard-session", args=[self.pk])
+
+    def status_of(self, step: str) -> str:
+        return (self.step_status or {}).get(step, StepStatus.PENDING)
+
+    def set_status(self, step: str, status: str, error: str = "") -> None:
+        self.step_status = {**(self.step_status or {}), step: status}
+        errors = dict(self.step_errors or {})
+        if error:
+            errors[step] = error
+        else:
+            errors.pop(step, None)
+        self.step_errors = errors
+
+    @property
+    def content(self) -> dict:
+        """The generated content with the user's edits on top."""
+        merged = {key: (self.generated_content or {}).get(key) for key in CONTENT_FIELDS}
+        merged.update({k: v for k, v in (self.content_edits or {}).items() if k in CONTENT_FIELDS})
+        for key in ("bullet_points", "search_keywords"):
+            merged[key] = [str(v) for v in merged.get(key) or []]
+        merged["title"] = merged.get("title") or ""
+        merged["description"] = merged.get("description") or ""
+        return merged
+
+    def mapped_for_current_subcategory(self) -> dict:
+        mapped = self.mapped_attributes or {}
+        if self.subcategory_id and mapped.get("subcategory_id") == self.subcategory_id:
+            return mapped.get("values") or {}
+        return {}
+
+
+class GenerationStepLog(models.Model):
+    """One model call of one step, for the wizard's debug panel."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        REJECTED = "rejected", "Rejected and re-asked"
+        FAILED = "failed", "Failed"
+        WAITING_MANUAL = "waiting_manual", "Waiting for a pasted answer"
+
+    session = models.ForeignKey(GenerationSession, on_delete=models.CASCADE, related_name="step_logs")
+    step = models.CharField(max_length=20, choices=Step.choices)
+    query = models.ForeignKey("llm.LLMQuery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    prompt = models.TextField(blank=True)
+    raw_answer = models.TextField(blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OK)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_step_display()} call for generation #{self.session_id}"
+
+
+class BulkGenerationJobQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(owner=user) if getattr(user, "pk", None) else self.none()
+
+
+class BulkGenerationJob(models.Model):
+    """Many raw inputs generated as products in the background, one Celery task per item."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="product_bulk_jobs")
+    name = models.CharField(max_length=200, blank=True)
+    provider_name = models.CharField(max_length=50, blank=True)
+    model_name = models.CharField(max_length=100, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BulkGenerationJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name or f"Bulk generation #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("products:bulk-detail", args=[self.pk])
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.finished / self.total) if self.total else 100
+
+    def refresh_counts(self) -> None:
+        """Recount from the items (safe to call any number of times, from any worker)."""
+        counts = dict(self.items.values_list("status").annotate(n=models.Count("id")))
+        done = counts.get(BulkGenerationItem.Status.DONE, 0)
+        failed = counts.get(BulkGenerationItem.Status.FAILED, 0) + counts.get(BulkGenerationItem.Status.NEEDS_REVIEW, 0)
+        total = sum(counts.values())
+        if done + failed >= total:
+            status = self.Status.COMPLETED
+        elif any(s != BulkGenerationItem.Status.QUEUED for s in counts):
+            status = self.Status.RUNNING
+        else:
+            status = self.Status.QUEUED
+        BulkGenerationJob.objects.filter(pk=self.pk).update(total=total, done=done, failed=failed, status=status)
+        self.total, self.done, self.failed, self.status = total, done, failed, status
+
+
+class BulkGenerationItem(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        WAITING_MANUAL = "waiting_manual", "Waiting for a pasted answer"
+        DONE = "done", "Done"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(BulkGenerationJob, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    raw_input = models.TextField()
+    session = models.OneToOneField(
+        GenerationSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="bulk_item"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="bulk_item_unique_position")]
+
+    def __str__(self) -> str:
+        return f"Item {self.position} of {self.job}"

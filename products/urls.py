@@ -1,9 +1,14 @@
 from django.urls import path
 
-from . import views
+from . import views, views_generation
 
 app_name = "products"
 urlpatterns = [
     path("", views.product_list, name="list"),
     path("<int:pk>/", views.product_detail, name="detail"),
+    path("generate/", views_generation.wizard_start, name="wizard"),
+    path("generate/<int:pk>/", views_generation.wizard_session, name="wizard-session"),
+    path("generate/<int:pk>/step/<int:step>/", views_generation.wizard_step, name="wizard-step"),
+    path("generate/bulk/", views_generation.bulk_list, name="bulk"),
+    path("generate/bulk/<int:pk>/", views_generation.bulk_detail, name="bulk-detail"),
 ]

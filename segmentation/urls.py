@@ -5,4 +5,11 @@ from . import views
 app_name = "segmentation"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("new/", views.new_run, name="new"),
+    path("runs/<str:run_id>/", views.run_detail, name="run"),
+    path("runs/<str:run_id>/progress/", views.run_progress, name="progress"),
+    path("runs/<str:run_id>/results/", views.run_results, name="results"),
+    path("runs/<str:run_id>/export.csv", views.run_export, name="export"),
+    path("runs/<str:run_id>/cancel/", views.run_cancel, name="cancel"),
+    path("runs/<str:run_id>/resume/", views.run_resume, name="resume"),
 ]

@@ -23,3 +23,38 @@ def dimmer_attributes(dimmers):
         ),
         "Model number": make(subcategory=dimmers, name="Model number", type=AttributeType.TEXT),
     }
+
+
+@pytest.fixture
+def knives(db):
+    kitchen = Category.objects.create(name="Kitchen")
+    knives = Subcategory.objects.create(category=kitchen, name="Chef's Knives")
+    AttributeDefinition.objects.create(subcategory=knives, name="Blade length", type=AttributeType.NUMBER, unit="in")
+    AttributeDefinition.objects.create(
+        subcategory=knives, name="Style", type=AttributeType.ONE_OF, allowed_values=["Chef's", "Gyuto", "Santoku"]
+    )
+    return knives
+
+
+@pytest.fixture
+def catalog_ready(dimmers, dimmer_attributes, knives):
+    return {"dimmers": dimmers, "knives": knives}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_catalog_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def smart_fake(fake, providers):
+    """A fake model that answers each step's schema (pass dicts to change the answers)."""
+    from products.tests.fakes import SmartModel
+
+    model = SmartModel()
+    fake.set_default(model)
+    return model

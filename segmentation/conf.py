@@ -1,0 +1,61 @@
+"""Segmentation settings: ``django.conf.settings`` first, then the environment, then defaults."""
+
+import environ
+from django.conf import settings
+
+_env = environ.Env()
+
+
+def _get(name: str, cast, default):
+    value = getattr(settings, name, None)
+    if value is not None:
+        return cast(value)
+    return getattr(_env, cast.__name__)(name, default=default)
+
+
+def products_per_prompt() -> int:
+    return _get("SEGMENTATION_PRODUCTS_PER_PROMPT", int, 40)
+
+
+def taxonomies_per_consolidation() -> int:
+    return max(2, _get("SEGMENTATION_TAXONOMIES_PER_CONSOLIDATION", int, 20))
+
+
+def products_per_refinement() -> int:
+    return _get("SEGMENTATION_PRODUCTS_PER_REFINEMENT", int, 40)
+
+
+def max_retries() -> int:
+    return _get("SEGMENTATION_MAX_RETRIES", int, 3)
+
+
+def max_products() -> int:
+    return _get("SEGMENTATION_MAX_PRODUCTS", int, 50000)
+
+
+def concurrency() -> int:
+    return max(1, _get("SEGMENTATION_CONCURRENCY", int, 8))
+
+
+def default_temperature() -> float:
+    return _get("SEGMENTATION_DEFAULT_TEMPERATURE", float, 0.2)
+
+
+def s3_options() -> dict:
+    """Options for ``storages.backends.s3.S3Storage`` (the migration target)."""
+    def s(name, default=None, fallback=None):
+        value = getattr(settings, name, None) or _env.str(name, default="")
+        if not value and fallback:
+            value = getattr(settings, fallback, None) or _env.str(fallback, default="")
+        return value or default
+
+    return {
+        "bucket_name": s("SEGMENTATION_S3_BUCKET", fallback="S3_BUCKET"),
+        "endpoint_url": s("SEGMENTATION_S3_ENDPOINT_URL", fallback="S3_ENDPOINT_URL"),
+        "region_name": s("SEGMENTATION_S3_REGION", "us-east-1", fallback="S3_REGION"),
+        "access_key": s("SEGMENTATION_S3_ACCESS_KEY_ID", fallback="AWS_ACCESS_KEY_ID"),
+        "secret_key": s("SEGMENTATION_S3_SECRET_ACCESS_KEY", fallback="AWS_SECRET_ACCESS_KEY"),
+        "file_overwrite": True,
+        "default_acl": None,
+        "location": "",
+    }

@@ -1,0 +1,91 @@
+"""A fake model that reads each prompt's ids (from the schema it is sent) and answers them."""
+
+import re
+
+from llm.testing.fake_provider import Reply
+
+from products.models import Category, Product
+
+_PROVISIONAL = re.compile(r"^(P_\d+):.*provisional: (S_\d+|none)", re.M)
+_T_LINE = re.compile(r"^(T_\d+): (.+?) - ", re.M)
+
+
+def make_products(n: int, *, category: str = "Dimmer Switches") -> list[int]:
+    cat, _ = Category.objects.get_or_create(name=category)
+    kinds = ["Smart WiFi dimmer", "Rotary dimmer", "Slide dimmer", "Plug-in dimmer"]
+    products = Product.objects.bulk_create(
+        [Product(title=f"{kinds[i % 4]} model {i}", brand=f"Brand{i % 3}", description=f"A {kinds[i % 4].lower()}.",
+                 category=cat) for i in range(n)]
+    )
+    return sorted(p.pk for p in products)
+
+
+def _enum(schema, prop: str) -> list[str]:
+    """The enum of property ``prop`` anywhere in the schema (also inside an array's items)."""
+    if isinstance(schema, dict):
+        node = (schema.get("properties") or {}).get(prop)
+        if isinstance(node, dict):
+            if "enum" in node:
+                return node["enum"]
+            if isinstance(node.get("items"), dict) and "enum" in node["items"]:
+                return node["items"]["enum"]
+        for value in schema.values():
+            found = _enum(value, prop)
+            if found:
+                return found
+    elif isinstance(schema, list):
+        for value in schema:
+            found = _enum(value, prop)
+            if found:
+                return found
+    return []
+
+
+def request_parts(req) -> tuple[str, dict, str]:
+    fmt = (req.body or {}).get("response_format") or {}
+    js = fmt.get("json_schema") or {}
+    messages = (req.body or {}).get("messages") or []
+    first_user = next((m["content"] for m in messages if m["role"] == "user"), "")
+    return js.get("name", ""), js.get("schema") or {}, first_user if isinstance(first_user, str) else ""
+
+
+def extract_kind(title_line: str) -> str:
+    for word in ("Smart", "Rotary", "Slide", "Plug-in"):
+        if word in title_line:
+            return word
+    return "Other"
+
+
+def answer(name: str, schema: dict, prompt: str) -> dict:
+    if name == "ExtractTaxonomyAnswer":
+        ids = _enum(schema, "product_id")
+        lines = {m.group(1): m.group(0) for m in re.finditer(r"^(P_\d+): .*$", prompt, re.M)}
+        kinds = {pid: extract_kind(lines.get(pid, "")) for pid in ids}
+        segments = [{"name": f"{k} dimmers", "definition": f"Dimmers of the {k.lower()} kind."} for k in sorted(set(kinds.values()))]
+        return {"segments": segments,
+                "assignments": [{"product_id": pid, "segment": f"{kinds[pid]} dimmers", "confidence": 0.9} for pid in ids]}
+    if name == "ConsolidateTaxonomyAnswer":
+        ids = _enum(schema, "merged_ids")
+        by_name: dict[str, list[str]] = {}
+        names = dict(_T_LINE.findall(prompt))
+        for tid in ids:
+            by_name.setdefault(names.get(tid, "Misc").replace(" dimmers", ""), []).append(tid)
+        return {"segments": [{"name": f"{k} dimmer switches", "definition": f"All {k.lower()} dimmer switches.",
+                              "merged_ids": v} for k, v in sorted(by_name.items())]}
+    if name == "RefineAssignmentsAnswer":
+        ids = _enum(schema, "product_id")
+        segs = _enum(schema, "segment_id")
+        provisional = dict(_PROVISIONAL.findall(prompt))
+        out = []
+        for pid in ids:
+            current = provisional.get(pid, "none")
+            # Move every 7th product to the first segment, so refinement visibly changes something.
+            choice = segs[0] if (int(pid[2:]) % 7 == 0 or current not in segs) else current
+            out.append({"product_id": pid, "segment_id": choice})
+        return {"assignments": out}
+    return {}
+
+
+def responder(req) -> Reply:
+    name, schema, prompt = request_parts(req)
+    return Reply(json=answer(name, schema, prompt))
