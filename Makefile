@@ -29,6 +29,7 @@ static/vendor/.installed: package.json package-lock.json
 	@mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 	cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
+	cp node_modules/mermaid/dist/mermaid.min.js static/vendor/mermaid.min.js
 	@touch $@
 
 check: install

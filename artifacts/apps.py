@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ArtifactsConfig(AppConfig):
     name = "artifacts"
     verbose_name = "Artifacts"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401  (resumes artifacts after a pasted answer)

@@ -1,10 +1,219 @@
+"""HTML pages and htmx partials. Thin: the pipeline does the work, ``get_artifact_for_user`` guards."""
+
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 
 from notes.models import Note
+from notes.views import get_note_for_user
+
+from . import pipeline, webhooks
+from .forms import ApiKeyForm, BatchForm, EditForm, GenerateForm, WebhookForm
+from .models import BatchRun, NoteArtifact, UserApiKey, Webhook
+from .tasks import enqueue_batch, enqueue_generation, enqueue_image, enqueue_webhooks
+
+
+def get_artifact_for_user(request, pk: int) -> NoteArtifact:
+    """The request user's artifact ``pk``; anyone else's is a 404, as if it did not exist."""
+    return get_object_or_404(NoteArtifact.objects.for_user(request.user).select_related("note"), pk=pk)
+
+
+def _card(request, artifact: NoteArtifact, **extra) -> HttpResponse:
+    return render(request, "artifacts/_artifact_card.html", {"a": artifact, **extra})
 
 
 def index(request):
     notes = Note.objects.for_user(request.user).only("pk", "page_title", "body", "highlighted_text", "site", "updated_at")
     page = Paginator(notes, 50).get_page(request.GET.get("page"))
-    return render(request, "artifacts/index.html", {"page": page, "notes": page.object_list})
+    recent = NoteArtifact.objects.for_user(request.user).select_related("note").only(
+        "pk", "artifact_type", "status", "version", "created_at", "cost_usd", "note__id", "note__page_title", "note__site",
+        "note__body", "note__highlighted_text",
+    )[:20]
+    return render(request, "artifacts/index.html", {
+        "page": page, "notes": page.object_list, "recent": recent, "batch_form": BatchForm(user=request.user),
+        "batches": BatchRun.objects.for_user(request.user)[:5],
+    })
+
+
+@require_POST
+def preview(request, note_id: int):
+    note = get_note_for_user(request, note_id)
+    form = GenerateForm(request.POST, user=request.user)
+    context = {"note": note, "form": form}
+    if form.is_valid():
+        try:
+            context["preview"] = pipeline.preview(note, request.user, **form.pipeline_args())
+        except pipeline.GenerationSetupError as exc:
+            context["error"] = str(exc)
+    template = "artifacts/_preview.html" if request.htmx else "artifacts/preview_page.html"
+    return render(request, template, context)
+
+
+@require_POST
+def generate(request, note_id: int):
+    note = get_note_for_user(request, note_id)
+    form = GenerateForm(request.POST, user=request.user)
+    error = ""
+    artifact = None
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                artifact = pipeline.create_artifact(note, request.user, **form.pipeline_args())
+                enqueue_generation(artifact.pk)
+        except pipeline.GenerationSetupError as exc:
+            error = str(exc)
+    else:
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, "Generation started.")
+        return redirect(note)
+    if error:
+        return render(request, "artifacts/_preview.html", {"note": note, "form": form, "error": error}, status=200)
+    artifact = NoteArtifact.objects.get(pk=artifact.pk)
+    return render(request, "artifacts/_generated.html", {"a": artifact})
+
+
+def status(request, pk: int):
+    return _card(request, get_artifact_for_user(request, pk))
+
+
+def detail(request, pk: int):
+    artifact = get_artifact_for_user(request, pk)
+    return render(request, "artifacts/detail.html", {"a": artifact, "history": artifact.history()})
+
+
+@require_POST
+def paste(request, pk: int):
+    artifact = get_artifact_for_user(request, pk)
+    answer = request.POST.get("answer", "")
+    result = pipeline.submit_paste(artifact, answer, request.POST.get("model_name", ""), request.user)
+    artifact = NoteArtifact.objects.get(pk=artifact.pk)
+    if not result.ok:
+        if request.htmx:
+            return _card(request, artifact, paste_error=result.error, paste_text=answer)
+        # Without htmx (or if the page was mid-update): the same page, the dialog open with the error and the text kept.
+        return render(request, "artifacts/detail.html", {
+            "a": artifact, "history": artifact.history(), "paste_error": result.error, "paste_text": answer,
+        }, status=400)
+    if not request.htmx:
+        messages.success(request, "Answer accepted.")
+        return redirect(artifact)
+    return _card(request, artifact, flash="Answer accepted.")
+
+
+def edit(request, pk: int):
+    artifact = get_artifact_for_user(request, pk)
+    if artifact.status != NoteArtifact.Status.COMPLETED:
+        messages.error(request, "Only a completed artifact can be edited.")
+        return redirect(artifact)
+    form = EditForm(request.POST or None, initial={"content": artifact.content})
+    if request.method == "POST" and form.is_valid():
+        try:
+            new = pipeline.edit(artifact, request.user, form.cleaned_data["content"])
+        except ValueError as exc:
+            form.add_error("content", str(exc))
+        else:
+            if new.artifact_type == "image":
+                enqueue_image(new.pk)  # a new prompt: draw it (webhooks follow the picture)
+            else:
+                enqueue_webhooks(webhooks.create_deliveries(new))
+            messages.success(request, f"Saved as version {new.version}.")
+            return redirect(new)
+    return render(request, "artifacts/edit.html", {"a": artifact, "form": form})
+
+
+@require_POST
+def regenerate(request, pk: int):
+    artifact = get_artifact_for_user(request, pk)
+    try:
+        with transaction.atomic():
+            new = pipeline.regenerate(artifact, request.user, request.POST.get("generation_mode") or None)
+            enqueue_generation(new.pk)
+    except pipeline.GenerationSetupError as exc:
+        messages.error(request, str(exc))
+        return redirect(artifact)
+    messages.success(request, f"Regenerating as version {new.version}.")
+    return redirect(new)
+
+
+@sensitive_post_parameters("api_key")
+def keys(request):
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        provider = form.cleaned_data["provider"]
+        key = UserApiKey.objects.for_user(request.user).filter(provider=provider).first() or UserApiKey(
+            user=request.user, provider=provider
+        )
+        key.set_key(form.cleaned_data["api_key"])
+        key.save()
+        messages.success(request, f"Saved your {provider} key ({key.masked}).")
+        return redirect("artifacts:keys")
+    return render(request, "artifacts/keys.html", {"form": form, "keys": UserApiKey.objects.for_user(request.user)})
+
+
+@require_POST
+def key_delete(request, pk: int):
+    key = get_object_or_404(UserApiKey.objects.for_user(request.user), pk=pk)
+    key.delete()
+    messages.success(request, f"Deleted your {key.provider} key.")
+    return redirect("artifacts:keys")
+
+
+def webhook_list(request):
+    form = WebhookForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        problem = webhooks.check_url(form.cleaned_data["url"])
+        if problem:
+            form.add_error("url", problem)
+        else:
+            created = Webhook.objects.create(user=request.user, url=form.cleaned_data["url"])
+            form = WebhookForm()
+    hooks = Webhook.objects.for_user(request.user).prefetch_related("deliveries")
+    return render(request, "artifacts/webhooks.html", {"form": form, "hooks": hooks, "created": created})
+
+
+@require_POST
+def webhook_delete(request, pk: int):
+    get_object_or_404(Webhook.objects.for_user(request.user), pk=pk).delete()
+    messages.success(request, "Webhook deleted.")
+    return redirect("artifacts:webhooks")
+
+
+@require_POST
+def batch_create(request):
+    form = BatchForm(request.POST, user=request.user)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("artifacts:index")
+    try:
+        with transaction.atomic():
+            batch, ids = pipeline.create_batch(
+                request.user, list(form.cleaned_data["notes"]), form.cleaned_data["artifact_type"],
+                form.cleaned_data["generation_mode"], form.cleaned_data["user_description"],
+            )
+            enqueue_batch(ids)
+    except pipeline.GenerationSetupError as exc:
+        messages.error(request, str(exc))
+        return redirect("artifacts:index")
+    return redirect(batch)
+
+
+def _batch_context(request, pk: int) -> dict:
+    batch = get_object_or_404(BatchRun.objects.for_user(request.user), pk=pk)
+    return {"batch": batch, "progress": batch.progress(), "items": batch.artifacts.select_related("note").order_by("id")}
+
+
+def batch(request, pk: int):
+    return render(request, "artifacts/batch.html", _batch_context(request, pk))
+
+
+def batch_progress(request, pk: int):
+    return render(request, "artifacts/_batch_progress.html", _batch_context(request, pk))

@@ -1,0 +1,72 @@
+from django import forms
+
+from llm.models import LLMProvider
+from notes.models import Note
+
+from .models import ArtifactType, GenerationMode, UserApiKey
+
+
+class GenerateForm(forms.Form):
+    artifact_type = forms.ChoiceField(label="Artifact type", choices=ArtifactType.choices, initial=ArtifactType.SUMMARY)
+    user_description = forms.CharField(
+        label="Description", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: what you want (required for “something else”).",
+    )
+    generation_mode = forms.ChoiceField(
+        label="Generation mode", choices=GenerationMode.choices, initial=GenerationMode.APP_KEY, widget=forms.RadioSelect,
+    )
+    provider = forms.ChoiceField(label="Provider of your key", required=False, choices=())
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        providers = list(UserApiKey.objects.for_user(user).values_list("provider", flat=True))
+        self.fields["provider"].choices = [("", "—")] + [(p, p) for p in providers]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("artifact_type") == ArtifactType.OTHER and not (cleaned.get("user_description") or "").strip():
+            self.add_error("user_description", "Describe what you want when you choose “something else”.")
+        return cleaned
+
+    def pipeline_args(self) -> dict:
+        d = self.cleaned_data
+        return {"artifact_type": d["artifact_type"], "description": d["user_description"],
+                "mode": d["generation_mode"], "provider": d.get("provider") or ""}
+
+
+class BatchForm(forms.Form):
+    notes = forms.ModelMultipleChoiceField(queryset=Note.objects.none(), widget=forms.CheckboxSelectMultiple,
+                                           error_messages={"required": "Choose at least one note."})
+    artifact_type = forms.ChoiceField(label="Artifact type", choices=ArtifactType.choices)
+    generation_mode = forms.ChoiceField(label="Generation mode", choices=GenerationMode.choices, initial=GenerationMode.APP_KEY)
+    user_description = forms.CharField(label="Description", required=False, max_length=2000)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["notes"].queryset = Note.objects.for_user(user).defer("page_section_html", "page_metadata")
+
+    def clean_notes(self):
+        notes = self.cleaned_data["notes"]
+        if len(notes) > 50:
+            raise forms.ValidationError("At most 50 notes per batch.")
+        return notes
+
+
+class ApiKeyForm(forms.Form):
+    provider = forms.ChoiceField(label="Provider", choices=())
+    api_key = forms.CharField(label="API key", min_length=8, max_length=500,
+                              widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = [
+            (p.name, p.label) for p in LLMProvider.objects.filter(enabled=True).exclude(kind=LLMProvider.Kind.MANUAL)
+        ]
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
+
+
+class EditForm(forms.Form):
+    content = forms.CharField(label="Content", widget=forms.Textarea(attrs={"rows": 20}))

@@ -1,0 +1,58 @@
+from django import template
+from django.contrib.staticfiles import finders
+
+from ..forms import GenerateForm
+from ..models import ArtifactImage, NoteArtifact, UserApiKey
+from ..render import markdown_to_html
+
+register = template.Library()
+
+MERMAID_STATIC = "vendor/mermaid.min.js"
+
+
+@register.filter(name="markdown")
+def markdown_filter(text: str):
+    """LLM Markdown as sanitised HTML (see artifacts.render)."""
+    return markdown_to_html(text)
+
+
+@register.simple_tag
+def mermaid_available() -> bool:
+    return bool(finders.find(MERMAID_STATIC))
+
+
+@register.inclusion_tag("artifacts/_note_panel.html", takes_context=True)
+def artifact_panel(context, note):
+    """The note page's artifact section: the generation form and the latest version of each artifact."""
+    user = context["request"].user
+    artifacts = (
+        NoteArtifact.objects.for_user(user).filter(note=note).latest_versions().order_by("-created_at", "-id")[:50]
+    )
+    return {
+        "request": context["request"],
+        "csrf_token": context.get("csrf_token"),
+        "note": note,
+        "form": GenerateForm(user=user),
+        "artifacts": artifacts,
+        "has_keys": UserApiKey.objects.for_user(user).exists(),
+        "gallery": ArtifactImage.objects.filter(artifact__note=note, artifact__owner=user, generated__isnull=False)
+        .exclude(image="").select_related("artifact")[:48],
+    }
+
+
+@register.filter
+def usd(value) -> str:
+    """$0.00012345 style; unknown (None) says so instead of pretending it was free."""
+    if value is None:
+        return "cost unknown"
+    text = f"{value:.8f}".rstrip("0")
+    if text.endswith("."):
+        text += "00"
+    return f"${text}"
+
+
+@register.simple_tag
+def pending_prompt(artifact) -> str:
+    from ..pipeline import pending_prompt as prompt_of
+
+    return prompt_of(artifact)
