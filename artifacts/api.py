@@ -315,6 +315,33 @@ def get_batch(request, batch_id: int):
     return batch_out(get_object_or_404(BatchRun.objects.for_user(request.user), pk=batch_id))
 
 
+@router.get("/usage", summary="Artifact spend per day and month, per type (and per user for staff)")
+def usage_api(request, start: str | None = None, end: str | None = None):
+    from .analytics import usage
+
+    return usage(request.user, *_dates(start, end))
+
+
+@router.get("/analytics", summary="Success rate per type and mode, popular types, requested types, cost trend")
+def analytics_api(request, start: str | None = None, end: str | None = None):
+    from .analytics import analytics
+
+    return analytics(request.user, *_dates(start, end))
+
+
+def _dates(start, end):
+    from datetime import date
+
+    try:
+        s = date.fromisoformat(start) if start else None
+        e = date.fromisoformat(end) if end else None
+    except ValueError:
+        raise HttpError(400, "start and end are dates: YYYY-MM-DD.") from None
+    if s and e and s > e:
+        raise HttpError(400, "start must be on or before end.")
+    return s, e
+
+
 @router.get("/", response=list[ArtifactOut], summary="Your artifacts (newest first; filter by note)")
 def list_artifacts(request, note_id: int | None = None, limit: int = 50):
     qs = NoteArtifact.objects.for_user(request.user)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/paste/", views.paste, name="paste"),
     path("<int:pk>/edit/", views.edit, name="edit"),
     path("<int:pk>/regenerate/", views.regenerate, name="regenerate"),
+    path("analytics/", views.analytics_page, name="analytics"),
     path("keys/", views.keys, name="keys"),
     path("keys/<int:pk>/delete/", views.key_delete, name="key-delete"),
     path("webhooks/", views.webhook_list, name="webhooks"),

@@ -217,3 +217,25 @@ def batch(request, pk: int):
 
 def batch_progress(request, pk: int):
     return render(request, "artifacts/_batch_progress.html", _batch_context(request, pk))
+
+
+def analytics_page(request):
+    """Artifact analytics: the same numbers as GET /api/artifacts/usage and /api/artifacts/analytics."""
+    from datetime import date
+
+    from .analytics import analytics, usage
+
+    def _date(name):
+        try:
+            return date.fromisoformat(request.GET[name]) if request.GET.get(name) else None
+        except ValueError:
+            return None
+
+    start, end = _date("start"), _date("end")
+    if start and end and start > end:
+        start = end = None
+        messages.error(request, "The start date must be on or before the end date; showing the last 30 days.")
+    data = analytics(request.user, start, end)
+    chart = {"type": "line", "labels": [d["day"] for d in data["cost_trend"]],
+             "datasets": [{"label": "Artifact spend (USD)", "data": [float(d["cost_usd"]) for d in data["cost_trend"]]}]}
+    return render(request, "artifacts/analytics.html", {"a": data, "u": usage(request.user, start, end), "chart": chart})
