@@ -410,15 +410,20 @@ def make_image(artifact_id: int) -> ArtifactImage | None:
         return existing
     prompt = artifact.content.strip()
     row = ArtifactImage.objects.create(artifact=artifact, prompt=prompt)
+    provider, model, api_key = conf.image_provider(), conf.image_model() or None, None
     if artifact.generation_mode == GenerationMode.USER_KEY:
-        row.error = ("Pictures with your own API key are not available yet (llm's image service takes no user key); "
-                     "copy the prompt into an image tool, or regenerate with the app's model.")
-        row.save(update_fields=["error"])
-        return row
+        key = artifact.user_key
+        if key is None or key.provider not in ("openai", "gemini"):
+            row.error = ("Your saved key is not for a provider that draws pictures (OpenAI or Gemini); "
+                         "copy the prompt into an image tool, or regenerate with the app's model.")
+            row.save(update_fields=["error"])
+            return row
+        # The picture is drawn with the user's own key, at their provider's default image model.
+        provider, model, api_key = key.provider, None, key.reveal()
     try:
         generated = generate_image(
-            purpose="artifacts.image", prompt=prompt, provider=conf.image_provider(), model=conf.image_model() or None,
-            size=conf.image_size(), user=artifact.owner,
+            purpose="artifacts.image", prompt=prompt, provider=provider, model=model,
+            size=conf.image_size(), user=artifact.owner, api_key=api_key,
         )
     except (LLMError, ValueError) as exc:
         row.error = str(exc)[:5000]

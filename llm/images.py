@@ -79,7 +79,8 @@ def default_image_provider() -> LLMProvider:
     )
 
 
-def resolve_image_model(provider: "LLMProvider | str | None", model: "LLMModel | str | None") -> tuple[LLMProvider, LLMModel]:
+def resolve_image_model(provider: "LLMProvider | str | None", model: "LLMModel | str | None",
+                        api_key: str | None = None) -> tuple[LLMProvider, LLMModel]:
     """The provider and model rows for an image request; configuration problems raise before anything is sent."""
     provider_row = get_provider(provider) if provider else default_image_provider()
     if provider_row.kind not in DEFAULT_IMAGE_MODELS:
@@ -88,7 +89,7 @@ def resolve_image_model(provider: "LLMProvider | str | None", model: "LLMModel |
             "use an OpenAI or Gemini provider."
         )
     problem = provider_row.configuration_problem()
-    if problem:
+    if problem and not (api_key and provider_row.enabled):  # the caller's own key stands in for ours
         raise LLMConfigurationError(problem)
     if not model:
         name = DEFAULT_IMAGE_MODELS[provider_row.kind]
@@ -228,6 +229,7 @@ class _ImageCall:
         self.size, self.quality, self.user, self.run_id, self.image = size, quality, user, run_id, image
         self.attempt = 0
         self.reservation = None
+        self.api_key: str | None = None  # a user's own key; never stored or logged
 
     @property
     def params(self) -> dict:
@@ -239,7 +241,7 @@ class _ImageCall:
             user=self.user if getattr(self.user, "pk", None) else None, purpose=self.purpose, run_id=self.run_id,
             interaction_type=INTERACTION_TYPE, provider=self.provider, model=self.model,
             provider_name=self.provider.name, model_name=self.model.name, params=self.params,
-            status=LLMQuery.Status.STARTED, attempt=self.attempt,
+            status=LLMQuery.Status.STARTED, attempt=self.attempt, key_source="user" if self.api_key else "app",
         )
 
     def finish_row(self, row: LLMQuery, *, status: str, latency_ms: int, error: str = "", http_status: int | None = None,
@@ -313,7 +315,7 @@ class _ImageCall:
 
     def attempt_once(self) -> _Answer:
         row = self.new_row()
-        client = client_for(self.provider)
+        client = client_for(self.provider, api_key=self.api_key)
         self._admit(row)
         started = time.monotonic()
         try:
@@ -374,7 +376,7 @@ def _fail(image: GeneratedImage, exc: BaseException) -> None:
 
 def generate_image(*, purpose: str, prompt: str, provider: "LLMProvider | str | None" = None,
                    model: "LLMModel | str | None" = None, size: str = "1024x1024", quality: str = "", user=None,
-                   run=None, image: GeneratedImage | None = None) -> GeneratedImage:
+                   run=None, image: GeneratedImage | None = None, api_key: str | None = None) -> GeneratedImage:
     """Generate one image now and return its completed ``GeneratedImage`` row.
 
     Raises ``LLMConfigurationError`` (nothing sent), ``LLMRequestRejected`` (400/401/403/404,
@@ -387,7 +389,7 @@ def generate_image(*, purpose: str, prompt: str, provider: "LLMProvider | str | 
     try:
         if not prompt:
             raise ValueError("An image needs a prompt.")
-        provider_row, model_row = resolve_image_model(provider, model)
+        provider_row, model_row = resolve_image_model(provider, model, api_key)
         check_options(model_row.name, size, quality)
     except (LLMError, ValueError) as exc:
         if image is not None:
@@ -405,17 +407,18 @@ def generate_image(*, purpose: str, prompt: str, provider: "LLMProvider | str | 
             setattr(image, key, value)
         image.save()
     try:
-        return _generate(image, provider_row, model_row)
+        return _generate(image, provider_row, model_row, api_key)
     except Exception as exc:
         _fail(image, exc)
         raise
 
 
-def _generate(image: GeneratedImage, provider: LLMProvider, model: LLMModel) -> GeneratedImage:
+def _generate(image: GeneratedImage, provider: LLMProvider, model: LLMModel, api_key: str | None = None) -> GeneratedImage:
     call = _ImageCall(
         purpose=image.purpose, provider=provider, model=model, prompt=image.prompt, size=image.size,
         quality=image.quality, user=image.user, run_id=image.run_id, image=image,
     )
+    call.api_key = api_key
     answer = call.transport()
     row = answer.row
     try:

@@ -74,14 +74,22 @@ def test_a_failed_picture_keeps_the_prompt_and_says_why(owner_client, note, prov
     assert "The picture could not be made" in page and "content policy says no" in page
 
 
-def test_with_a_users_own_key_no_picture_is_billed_to_the_app(owner_client, note, providers, fake, celery_eager, run_on_commit):
+def test_with_a_users_own_key_the_picture_is_drawn_with_that_key(owner_client, note, providers, fake, celery_eager,
+                                                                 run_on_commit, monkeypatch):
+    from llm.models import LLMQuery
+
+    monkeypatch.delenv("OPENAI_API_KEY")  # the app has no OpenAI key: only the user's key can pay
     owner_client.post("/api/artifacts/keys", data=json.dumps({"provider": "openai", "api_key": "sk-user-1234567"}),
                       content_type="application/json")
     fake.script(Reply(text="A prompt"), route="openai")
+    fake.script(Reply(image_b64=png_b64()), route="openai_images")
     with run_on_commit():
         generate(owner_client, note, mode="user_key", provider="openai")
-    assert [r.route for r in fake.requests] == ["openai"]
-    assert "not available yet" in ArtifactImage.objects.get().error
+    assert [r.route for r in fake.requests] == ["openai", "openai_images"]
+    assert all(r.headers["authorization"] == "Bearer sk-user-1234567" for r in fake.requests)
+    image = ArtifactImage.objects.get()
+    assert image.ok and image.generated.model_name == "gpt-image-1"
+    assert set(LLMQuery.objects.values_list("key_source", flat=True)) == {"user"}
 
 
 def test_the_preview_includes_the_picture_price(owner_client, note, providers, fake):
