@@ -220,13 +220,13 @@ def usage_api(request, start: str | None = None, end: str | None = None, user_id
     if f.start > f.end:
         raise HttpError(400, "start must be on or before end.")
     f.user_id, f.provider, f.model, f.purpose, f.mode = user_id, provider, model, purpose, mode
-    qs = usage.rollups(request.user, f)
+    data = usage.summary(usage.rollups(request.user, f), with_users=request.user.is_staff)
     keys = {"user": "user", "app": "app", "purpose": "purpose", "provider": "provider_name", "model": "model_name", "mode": "key_source"}
-    by = {name: [_usage_row(r[field], r) for r in usage.breakdown(qs, name)]
-          for name, field in keys.items() if name != "user" or request.user.is_staff}
+    by = {name: [_usage_row(r[field], r) for r in data["breakdowns"][name]] for name, field in keys.items()
+          if name in data["breakdowns"]}
     return {
-        "start": str(f.start), "end": str(f.end), "totals": _usage_row("total", usage.totals(qs)),
-        "daily": [_usage_row(r["day"], r) for r in usage.per_day(qs)],
-        "monthly": [_usage_row(r["month"].strftime("%Y-%m"), r) for r in usage.per_month(qs)],
-        "by": by, "unknown_prices": usage.unknown_prices(qs),
+        "start": str(f.start), "end": str(f.end), "totals": _usage_row("total", data["totals"]),
+        "daily": [_usage_row(r["day"], r) for r in data["days"]],
+        "monthly": [_usage_row(r["month"].strftime("%Y-%m"), r) for r in data["months"]],
+        "by": by, "unknown_prices": data["unknown_prices"],
     }

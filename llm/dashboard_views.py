@@ -54,14 +54,12 @@ def dashboard(request):
     form = DashboardForm(request.GET or None, viewer=request.user)
     f = form.filters()
     qs = usage.rollups(request.user, f)
-    days = usage.per_day(qs)
-    breakdowns = {name: usage.breakdown(qs, name) for name in ("app", "purpose", "provider", "model", "mode")}
-    if request.user.is_staff:
-        breakdowns["user"] = usage.breakdown(qs, "user")
+    data = usage.summary(qs, with_users=request.user.is_staff)
+    days, breakdowns = data["days"], data["breakdowns"]
     context = {
-        "form": form, "filters": f, "totals": usage.totals(qs), "days": days, "months": usage.per_month(qs),
+        "form": form, "filters": f, "totals": data["totals"], "days": days, "months": data["months"],
         "breakdowns": breakdowns, "budgets": budgets.status_for(request.user),
-        "unknown_prices": usage.unknown_prices(qs), "query_string": request.GET.urlencode(),
+        "unknown_prices": data["unknown_prices"], "query_string": request.GET.urlencode(),
         "chart_days": _chart("bar", [d["day"] for d in days], [("Spend (USD)", [d["cost_usd"] for d in days])]),
         "chart_models": _chart("bar", [f"{r['model_name']}" for r in breakdowns["model"]],
                                [("Spend (USD)", [r["cost_usd"] for r in breakdowns["model"]])]),

@@ -184,3 +184,50 @@ def csv_stream(rows):
 
 def price_unknown_models() -> list[LLMModel]:
     return list(LLMModel.objects.price_unknown().select_related("provider"))
+
+
+def _add(into: dict, row: dict) -> None:
+    for k in SUMS:
+        into[k] = into.get(k, 0) + (row.get(k) or 0)
+
+
+def summary(qs, *, with_users: bool = False) -> dict:
+    """Everything the dashboard and the usage API show, in five grouped queries.
+
+    Totals and months are folded from the per-day rows, the app and provider breakdowns from
+    the purpose and provider/model ones, so the number of rollup scans stays small however
+    many calls there are.
+    """
+    days = per_day(qs)
+    totals_row: dict = {k: 0 for k in SUMS}
+    months: dict = {}
+    for d in days:
+        _add(totals_row, d)
+        month = d["day"].replace(day=1)
+        _add(months.setdefault(month, {"month": month}), d)
+    purposes = [_clean(r) for r in qs.values("purpose").annotate(**SUMS).order_by("-cost_usd", "purpose")]
+    apps: dict = {}
+    for r in purposes:
+        app = r["purpose"].split(".")[0]
+        _add(apps.setdefault(app, {"app": app}), r)
+    models = [_clean(r) for r in qs.values("provider_name", "model_name").annotate(**SUMS).order_by("-cost_usd", "model_name")]
+    providers: dict = {}
+    for r in models:
+        _add(providers.setdefault(r["provider_name"], {"provider_name": r["provider_name"]}), r)
+    out = {
+        "totals": totals_row,
+        "days": days,
+        "months": [months[m] for m in sorted(months)],
+        "breakdowns": {
+            "app": sorted(apps.values(), key=lambda r: r["cost_usd"], reverse=True),
+            "purpose": purposes,
+            "provider": sorted(providers.values(), key=lambda r: r["cost_usd"], reverse=True),
+            "model": models,
+            "mode": breakdown(qs, "mode"),
+        },
+        "unknown_prices": [{"provider_name": r["provider_name"], "model_name": r["model_name"], "calls": r["unknown_cost_calls"]}
+                           for r in sorted(models, key=lambda r: -r["unknown_cost_calls"]) if r["unknown_cost_calls"]],
+    }
+    if with_users:
+        out["breakdowns"]["user"] = breakdown(qs, "user")
+    return out
