@@ -522,6 +522,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the
+        # body until the client's delayed ACK (~40 ms), which real providers never cost.
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         with self.server.fake._lock:
             self.server.fake._connections.add(self.connection)
 
