@@ -87,6 +87,9 @@ class CodegenStep(models.Model):
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     continuations = models.PositiveSmallIntegerField(default=0)
     repaired = models.BooleanField(default=False)
+    imports_repaired = models.BooleanField(
+        default=False, help_text="The one repair call for imports that no generated file provides was made."
+    )
     fresh = models.BooleanField(default=False, help_text="Re-run asked for: bypass the answer cache.")
     output = models.JSONField(null=True, blank=True, help_text="Step 1: the architecture plan.")
     pending_query_id = models.BigIntegerField(null=True, blank=True)

@@ -147,8 +147,13 @@ class DemoModel:
         self.seen: list[str] = []
 
     def __call__(self, req: RecordedRequest) -> Reply:
-        key = step_of(req)
         last = last_user_text(req)
+        if last.startswith("REPAIR: in the project"):
+            # The end-of-run import repair: answer the named files as they should have been.
+            paths = set(re.findall(r"^--- (\S+)$", last, re.M))
+            self.seen.append("imports")
+            return Reply(json={"files": [x for files in FILES.values() for x in files if x["path"] in paths]})
+        key = step_of(req)
         self.seen.append(key)
         if key in self.fail:
             return Reply(text="I cannot help with that.")

@@ -279,3 +279,22 @@ def test_a_model_without_vision_is_refused_for_a_mockup(providers, owner):
     with pytest.raises(LLMConfigurationError, match="does not accept images"):
         new_run(owner, mockup=tiny_png(), mockup_media_type="image/png")
     assert not CodegenRun.objects.exists() and not GeneratedFile.objects.exists()
+
+
+def test_imports_no_generated_file_provides_are_repaired_once_at_the_end(providers, fake, owner):
+    bad = "from backend.models.vehicle import Car\n\n\ndef list_cars():\n    return []\n"
+    model = DemoModel(broken={"3.3": ("backend/services/car_service.py", bad)})
+    # Parses fine (so the step's own check passes); only the project-wide import check can see it.
+    fake.set_default(model)
+    run = pipeline.execute_run(new_run(owner).pk)
+
+    service = run.files.get(path="backend/services/car_service.py")
+    assert service.check_status == "ok" and service.repaired
+    assert "from backend.models.car import Car" in service.content
+    assert model.seen.count("imports") == 1
+    assert "Repairing imports in 1 file(s): backend/services/car_service.py" in run.log
+    assert run.status == CodegenRun.Status.COMPLETED
+    assert CodegenStep.objects.get(run=run, key="3.3").imports_repaired
+    # Finalizing again (a resumed task) makes no second repair call.
+    pipeline.finalize(run)
+    assert model.seen.count("imports") == 1
