@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "products",
     "segmentation",
     "codegen",
+    "ops",
 ]
 
 MIDDLEWARE = [
