@@ -2,8 +2,7 @@ import json
 
 import anthropic
 
-from ..errors import ProviderCallError
-from .base import Provider, cached_client, ProviderRequest, ProviderResponse, Usage, error_for_status
+from .base import Provider, ProviderRequest, ProviderResponse, Usage, cached_client, translate_sdk_errors
 
 
 class AnthropicProvider(Provider):
@@ -30,7 +29,7 @@ class AnthropicProvider(Provider):
                 {"name": request.schema_name, "description": "Return the answer.", "input_schema": request.json_schema}
             ]
             kwargs["tool_choice"] = {"type": "tool", "name": request.schema_name}
-        with _translate_errors(self.label, request.model):
+        with translate_sdk_errors(anthropic, self.label, request.model):
             raw = self.client().messages.with_raw_response.create(**kwargs)
             message = raw.parse()
         parts = []
@@ -58,7 +57,7 @@ class AnthropicProvider(Provider):
         )
 
     def ping(self) -> str:
-        with _translate_errors(self.label, "-"):
+        with translate_sdk_errors(anthropic, self.label, "-"):
             page = self.client().models.list(limit=5)
             names = [m.id for m in page.data]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
@@ -74,34 +73,3 @@ def _anthropic_message(message: dict) -> dict:
         for p in content
     ]
     return {"role": message["role"], "content": parts}
-
-
-class _translate_errors:
-    def __init__(self, provider: str, model: str):
-        self.provider, self.model = provider, model
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None:
-            return False
-        if isinstance(exc, anthropic.APITimeoutError):
-            raise ProviderCallError(
-                f"{self.provider} did not answer in time for model {self.model!r}.", status="timeout", retryable=True
-            ) from exc
-        if isinstance(exc, anthropic.APIConnectionError):
-            raise ProviderCallError(
-                f"Could not reach {self.provider} for model {self.model!r}: {exc}. Check the base URL and the network.",
-                status="error", retryable=True,
-            ) from exc
-        if isinstance(exc, anthropic.APIStatusError):
-            detail = ""
-            body = getattr(exc, "body", None)
-            if isinstance(body, dict) and isinstance(body.get("error"), dict):
-                detail = body["error"].get("message", "")
-            status = exc.status_code
-            # 529 "overloaded" is Anthropic's way of saying "try again".
-            return_error = error_for_status(self.provider, self.model, status, detail or str(exc), exc.response.headers)
-            raise return_error from exc
-        return False

@@ -4,6 +4,7 @@ Providers only talk to their SDK and report usage; the service prices, logs and 
 """
 
 import email.utils
+from contextlib import contextmanager
 import hashlib
 import os
 import threading
@@ -101,6 +102,40 @@ class Provider(ABC):
     # Helpers shared by the SDK-backed providers.
     def describe(self) -> str:
         return f"{self.config.name} ({self.config.get_kind_display()}{', ' + self.base_url if self.base_url else ''})"
+
+
+def timeout_error(provider: str, model: str) -> ProviderCallError:
+    return ProviderCallError(f"{provider} did not answer in time for model {model!r}.", status="timeout", retryable=True)
+
+
+def connection_error(provider: str, model: str, exc: BaseException) -> ProviderCallError:
+    return ProviderCallError(
+        f"Could not reach {provider} for model {model!r}: {exc}. Check the base URL and the network.",
+        status="error", retryable=True,
+    )
+
+
+def sdk_error_detail(exc) -> str:
+    """The provider's own message from an SDK status error (OpenAI and Anthropic bodies alike)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(getattr(exc, "message", "") or exc)
+
+
+@contextmanager
+def translate_sdk_errors(sdk, provider: str, model: str):
+    """Turn the exceptions of a Stainless-generated SDK (openai, anthropic) into ProviderCallError."""
+    try:
+        yield
+    except sdk.APITimeoutError as exc:  # a subclass of APIConnectionError: caught first
+        raise timeout_error(provider, model) from exc
+    except sdk.APIConnectionError as exc:
+        raise connection_error(provider, model, exc) from exc
+    except sdk.APIStatusError as exc:
+        raise error_for_status(provider, model, exc.status_code, sdk_error_detail(exc), exc.response.headers) from exc
 
 
 def parse_retry_after(headers) -> float | None:

@@ -6,7 +6,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from ..errors import ProviderCallError
-from .base import Provider, cached_client, ProviderRequest, ProviderResponse, Usage, error_for_status
+from .base import Provider, cached_client, connection_error, timeout_error, ProviderRequest, ProviderResponse, Usage, error_for_status
 from .schema import inline_refs
 
 
@@ -135,12 +135,7 @@ class _translate_errors:
             headers = getattr(getattr(exc, "response", None), "headers", None)
             raise error_for_status(self.provider, self.model, int(exc.code or 500), exc.message or str(exc), headers) from exc
         if isinstance(exc, httpx.TimeoutException) or type(exc).__name__.endswith("Timeout"):
-            raise ProviderCallError(
-                f"{self.provider} did not answer in time for model {self.model!r}.", status="timeout", retryable=True
-            ) from exc
+            raise timeout_error(self.provider, self.model) from exc
         if isinstance(exc, (httpx.TransportError, ConnectionError)) or "Connect" in type(exc).__name__ or "Protocol" in type(exc).__name__:
-            raise ProviderCallError(
-                f"Could not reach {self.provider} for model {self.model!r}: {exc}. Check the base URL and the network.",
-                status="error", retryable=True,
-            ) from exc
+            raise connection_error(self.provider, self.model, exc) from exc
         return False

@@ -4,7 +4,7 @@ import binascii
 import openai
 
 from ..errors import ProviderCallError
-from .base import Provider, cached_client, ProviderRequest, ProviderResponse, Usage, error_for_status
+from .base import Provider, ProviderRequest, ProviderResponse, Usage, cached_client, translate_sdk_errors
 from .schema import strict_json_schema
 
 
@@ -34,7 +34,7 @@ class OpenAIProvider(Provider):
                 "type": "json_schema",
                 "json_schema": {"name": request.schema_name, "schema": strict_json_schema(request.json_schema), "strict": True},
             }
-        with _translate_errors(self.label, request.model):
+        with translate_sdk_errors(openai, self.label, request.model):
             raw = self.client().chat.completions.with_raw_response.create(**kwargs)
             completion = raw.parse()
         choice = completion.choices[0] if completion.choices else None
@@ -67,7 +67,7 @@ class OpenAIProvider(Provider):
         if model.startswith("dall-e"):
             # gpt-image-* always answer in base64 and refuse response_format; DALL-E defaults to URLs.
             kwargs["response_format"] = "b64_json"
-        with _translate_errors(self.label, model):
+        with translate_sdk_errors(openai, self.label, model):
             raw = self.client().images.with_raw_response.generate(**kwargs)
             result = raw.parse()
         item = result.data[0] if result.data else None
@@ -92,7 +92,7 @@ class OpenAIProvider(Provider):
         )
 
     def ping(self) -> str:
-        with _translate_errors(self.label, "-"):
+        with translate_sdk_errors(openai, self.label, "-"):
             models = self.client().models.list()
             names = [m.id for m in models.data[:5]]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
@@ -115,38 +115,3 @@ class OpenAICompatibleProvider(OpenAIProvider):
 
     kind = "openai_compatible"
     label = "OpenAI-compatible server"
-
-
-class _translate_errors:
-    """Context manager turning OpenAI SDK exceptions into ProviderCallError."""
-
-    def __init__(self, provider: str, model: str):
-        self.provider, self.model = provider, model
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None:
-            return False
-        if isinstance(exc, openai.APITimeoutError):
-            raise ProviderCallError(
-                f"{self.provider} did not answer in time for model {self.model!r}.", status="timeout", retryable=True
-            ) from exc
-        if isinstance(exc, openai.APIConnectionError):
-            raise ProviderCallError(
-                f"Could not reach {self.provider} for model {self.model!r}: {exc}. Check the base URL and the network.",
-                status="error", retryable=True,
-            ) from exc
-        if isinstance(exc, openai.APIStatusError):
-            raise error_for_status(self.provider, self.model, exc.status_code, _detail(exc), exc.response.headers) from exc
-        return False
-
-
-def _detail(exc) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-    return str(getattr(exc, "message", "") or exc)
