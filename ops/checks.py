@@ -25,11 +25,13 @@ def database():
 
 
 def broker():
-    from config.celery import app
+    # A fresh connection, not one from the pool: the probe should see the broker as it is now.
+    from kombu import Connection
 
-    with app.connection_for_write() as conn:
+    url = settings.CELERY_BROKER_URL
+    with Connection(url, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS, connect_timeout=2) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
-    return app.conf.broker_url.split("://", 1)[0]
+    return url.split("://", 1)[0]
 
 
 def storage():

@@ -19,14 +19,8 @@ def test_readyz_checks_database_broker_storage_and_providers(client, providers):
 
 @pytest.mark.django_db
 def test_readyz_says_what_is_down(client, providers, settings):
-    from config.celery import app
-
-    previous = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
-    try:
-        response = client.get("/readyz")
-    finally:
-        app.conf.broker_url = previous
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    response = client.get("/readyz")
     assert response.status_code == 503
     data = response.json()
     assert data["status"] == "unavailable" and not data["checks"]["broker"]["ok"]
