@@ -21,7 +21,6 @@ from django.core.files.storage import default_storage
 from django.db import OperationalError, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from . import budgets, interactions, ratelimit, rollups
 from .dblog import log_write
@@ -30,12 +29,11 @@ from .errors import (
     LLMConfigurationError,
     LLMError,
     LLMInvalidOutputError,
-    LLMRequestRejected,
-    LLMUnavailableError,
     ProviderCallError,
     RateLimitTimeout,
 )
 from .models import GeneratedImage, LLMModel, LLMProvider, LLMQuery
+from .retry import ms_since, run_id_of, with_retries
 from .pricing import QUANTUM, cost_for
 from .providers import Usage, client_for, get_provider, resolve_model
 
@@ -200,16 +198,6 @@ def _png_ready(image: Image.Image) -> Image.Image:
 # --------------------------------------------------------------------------- #
 # One call across its attempts (mirrors llm.service._Call, kept to what images need)
 # --------------------------------------------------------------------------- #
-def _wait(retry_state) -> float:
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        return min(float(retry_after), settings.LLM_MAX_RETRY_AFTER)
-    return wait_exponential_jitter(initial=settings.LLM_RETRY_INITIAL_DELAY, max=settings.LLM_RETRY_MAX_DELAY)(retry_state)
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
 
 
 @dataclass
@@ -323,48 +311,22 @@ class _ImageCall:
                 model=self.model.name, prompt=self.prompt, size=self.size, quality=self.quality
             )
         except ProviderCallError as exc:
-            self.finish_row(row, status=exc.status, error=str(exc), latency_ms=_ms(started), http_status=exc.http_status)
+            self.finish_row(row, status=exc.status, error=str(exc), latency_ms=ms_since(started), http_status=exc.http_status)
             exc.query_id = row.pk
             raise
         except Exception as exc:  # an SDK surprise: log it as an error attempt, never lose the row
-            self.finish_row(row, status=LLMQuery.Status.ERROR, error=f"{type(exc).__name__}: {exc}", latency_ms=_ms(started))
+            self.finish_row(row, status=LLMQuery.Status.ERROR, error=f"{type(exc).__name__}: {exc}", latency_ms=ms_since(started))
             raise LLMError(f"{self.provider.name} image call failed unexpectedly: {type(exc).__name__}: {exc}",
                            query_id=row.pk) from exc
-        return _Answer(data=data, usage=usage, revised_prompt=revised, raw=raw, row=row, latency_ms=_ms(started))
+        return _Answer(data=data, usage=usage, revised_prompt=revised, raw=raw, row=row, latency_ms=ms_since(started))
 
     def transport(self) -> _Answer:
-        retrying = Retrying(
-            stop=stop_after_attempt(max(settings.LLM_MAX_ATTEMPTS, 1)),
-            wait=_wait,
-            retry=retry_if_exception(lambda e: isinstance(e, ProviderCallError) and e.retryable),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self.attempt_once()
-        except ProviderCallError as exc:
-            if exc.retryable:
-                raise LLMUnavailableError(
-                    f"{exc} Gave up after {attempt.retry_state.attempt_number} attempts; try again later.",
-                    query_id=exc.query_id,
-                ) from exc
-            if exc.status == LLMQuery.Status.INVALID_OUTPUT:
-                raise LLMInvalidOutputError(str(exc), query_id=exc.query_id) from exc
-            raise LLMRequestRejected(str(exc), query_id=exc.query_id) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        return with_retries(lambda: self.attempt_once())
 
 
 # --------------------------------------------------------------------------- #
 # Public entry points
 # --------------------------------------------------------------------------- #
-def _run_id_of(run) -> str:
-    if run is None:
-        return ""
-    if isinstance(run, str):
-        return run
-    return str(getattr(run, "run_id", None) or getattr(run, "pk", ""))
-
 
 def _fail(image: GeneratedImage, exc: BaseException) -> None:
     image.status = GeneratedImage.Status.FAILED
@@ -396,7 +358,7 @@ def generate_image(*, purpose: str, prompt: str, provider: "LLMProvider | str | 
             _fail(image, exc)
         raise
     fields = {
-        "user": user if getattr(user, "pk", None) else None, "purpose": purpose, "run_id": _run_id_of(run),
+        "user": user if getattr(user, "pk", None) else None, "purpose": purpose, "run_id": run_id_of(run),
         "provider": provider_row, "model_name": model_row.name, "prompt": prompt, "size": size, "quality": quality,
         "status": GeneratedImage.Status.RUNNING, "error": "",
     }
@@ -461,7 +423,7 @@ def create_image_job(*, purpose: str, prompt: str, provider: "LLMProvider | str 
     provider_row, model_row = resolve_image_model(provider, model)
     check_options(model_row.name, size, quality)
     image = GeneratedImage.objects.create(
-        user=user if getattr(user, "pk", None) else None, purpose=purpose, run_id=_run_id_of(run), provider=provider_row,
+        user=user if getattr(user, "pk", None) else None, purpose=purpose, run_id=run_id_of(run), provider=provider_row,
         model_name=model_row.name, prompt=prompt, size=size, quality=quality, status=GeneratedImage.Status.QUEUED,
     )
     transaction.on_commit(lambda: run_image_job.delay(image.pk))

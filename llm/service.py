@@ -17,7 +17,6 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from . import content as content_parts
 from . import budgets, interactions, ratelimit, rollups, structured
@@ -25,13 +24,12 @@ from . import cache as answer_cache
 from .errors import (
     LLMError,
     LLMInvalidOutputError,
-    LLMRequestRejected,
     LLMTruncatedError,
-    LLMUnavailableError,
     ManualAnswerPending,
     ProviderCallError,
 )
 from .models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
+from .retry import ms_since, run_id_of, with_retries
 from .pricing import cost_for
 from .dblog import log_write
 from .estimate import count_input_tokens
@@ -109,20 +107,6 @@ def render_prompt(messages: list[dict], json_schema: dict | None = None) -> str:
     return "\n\n".join(parts)
 
 
-def _run_id_of(run) -> str:
-    if run is None:
-        return ""
-    if isinstance(run, str):
-        return run
-    return str(getattr(run, "run_id", None) or getattr(run, "pk", ""))
-
-
-def _wait(retry_state) -> float:
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        return min(float(retry_after), settings.LLM_MAX_RETRY_AFTER)
-    return wait_exponential_jitter(initial=settings.LLM_RETRY_INITIAL_DELAY, max=settings.LLM_RETRY_MAX_DELAY)(retry_state)
 
 
 class _Call:
@@ -300,38 +284,18 @@ class _Call:
             response = client.execute(request)
         except ProviderCallError as exc:
             self.finish_row(row, messages=messages, response=None, status=exc.status, error=str(exc),
-                            latency_ms=_ms(started), http_status=exc.http_status)
+                            latency_ms=ms_since(started), http_status=exc.http_status)
             exc.query_id = row.pk
             raise
         except Exception as exc:  # an SDK surprise: log it as an error attempt, never lose the row
             self.finish_row(row, messages=messages, response=None, status=LLMQuery.Status.ERROR,
-                            error=f"{type(exc).__name__}: {exc}", latency_ms=_ms(started))
+                            error=f"{type(exc).__name__}: {exc}", latency_ms=ms_since(started))
             raise LLMError(f"{self.provider.name} call failed unexpectedly: {type(exc).__name__}: {exc}", query_id=row.pk) from exc
-        return response, row, _ms(started)
+        return response, row, ms_since(started)
 
     def transport(self, messages: list[dict]) -> tuple[ProviderResponse, LLMQuery, int]:
-        retrying = Retrying(
-            stop=stop_after_attempt(max(settings.LLM_MAX_ATTEMPTS, 1)),
-            wait=_wait,
-            retry=retry_if_exception(lambda e: isinstance(e, ProviderCallError) and e.retryable),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self.attempt_once(messages)
-        except ProviderCallError as exc:
-            if exc.retryable:
-                raise LLMUnavailableError(
-                    f"{exc} Gave up after {attempt.retry_state.attempt_number} attempts; try again later.",
-                    query_id=exc.query_id,
-                ) from exc
-            raise LLMRequestRejected(str(exc), query_id=exc.query_id) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        return with_retries(lambda: self.attempt_once(messages))
 
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
 
 
 def complete(
@@ -385,7 +349,7 @@ def complete(
     limit = max_tokens or min(model_row.max_output_tokens or settings.LLM_DEFAULT_MAX_TOKENS, settings.LLM_DEFAULT_MAX_TOKENS)
     call = _Call(
         purpose=purpose, provider=provider_row, model=model_row, messages=msgs, json_schema=json_schema,
-        schema_name=schema_name, max_tokens=limit, temperature=temperature, user=user, run_id=_run_id_of(run),
+        schema_name=schema_name, max_tokens=limit, temperature=temperature, user=user, run_id=run_id_of(run),
         interaction_type=interaction_type, batch=batch, context=context, api_key=api_key, cache_key="",
     )
     call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema, template_version)
@@ -461,7 +425,7 @@ def _from_cache(call: _Call, schema) -> Completion | None:
     row.saved_cost_usd = entry.cost_usd
     # The answer's interaction file is the one of the call that produced it.
     row.file_path, row.file_sha256 = entry.file_path, entry.file_sha256
-    row.latency_ms = _ms(started)
+    row.latency_ms = ms_since(started)
     row.finished_at = timezone.now()
     with log_write():
         row.save()

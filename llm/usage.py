@@ -38,12 +38,8 @@ class Filters:
         return cls(start=today - timedelta(days=29), end=today)
 
 
-def rollups(viewer, f: Filters):
-    qs = UsageDaily.objects.filter(day__gte=f.start, day__lte=f.end)
-    if not viewer.is_staff:
-        qs = qs.filter(user_ref=viewer.pk)  # a normal user only ever sees their own numbers
-    elif f.user_id:
-        qs = qs.filter(user_ref=f.user_id)
+def _filtered(qs, f: Filters):
+    """The dimension filters, the same on rollup rows and on logged calls (same column names)."""
     if f.provider:
         qs = qs.filter(provider_name=f.provider)
     if f.model:
@@ -53,6 +49,15 @@ def rollups(viewer, f: Filters):
     if f.mode:
         qs = qs.filter(key_source=f.mode)
     return qs
+
+
+def rollups(viewer, f: Filters):
+    qs = UsageDaily.objects.filter(day__gte=f.start, day__lte=f.end)
+    if not viewer.is_staff:
+        qs = qs.filter(user_ref=viewer.pk)  # a normal user only ever sees their own numbers
+    elif f.user_id:
+        qs = qs.filter(user_ref=f.user_id)
+    return _filtered(qs, f)
 
 
 def _clean(row: dict) -> dict:
@@ -159,14 +164,7 @@ def csv_rows(viewer, f: Filters):
     )
     if viewer.is_staff and f.user_id:
         qs = qs.filter(user_id=f.user_id)
-    if f.provider:
-        qs = qs.filter(provider_name=f.provider)
-    if f.model:
-        qs = qs.filter(model_name=f.model)
-    if f.purpose:
-        qs = qs.filter(purpose__startswith=f.purpose)
-    if f.mode:
-        qs = qs.filter(key_source=f.mode)
+    qs = _filtered(qs, f)
     yield CSV_COLUMNS
     for values in qs.order_by("created_at", "id").values_list(*CSV_COLUMNS).iterator(chunk_size=2000):
         yield [v.isoformat() if hasattr(v, "isoformat") else v for v in values]
