@@ -1,12 +1,19 @@
 """Shared fixtures: real PostgreSQL and Redis (checked up front), users, the fake provider server."""
 
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 import urllib.parse
+import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 
+ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
 
@@ -106,6 +113,90 @@ def celery_eager():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = previous
+
+
+class WorkerPool:
+    """Real ``celery worker`` processes on the real Redis broker, on queues of one test's own.
+
+    ``start(name)`` starts a worker consuming all three queues (interactive, bulk, images) under
+    this test's prefix; ``start(name, queues=[...])`` names its queues (kinds or full names).
+    The test process publishes to the same prefixed queues, so nothing reaches another test's
+    workers (or a developer's ``make run`` worker on the same Redis).
+    """
+
+    def __init__(self, settings, tmp_path):
+        from django.db import connection
+
+        from config.queues import queue_names
+
+        self.prefix = f"test-{uuid.uuid4().hex[:8]}-"
+        self.queues = queue_names(self.prefix)
+        self.tmp_path = tmp_path
+        db = connection.settings_dict
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "CELERY_BROKER_URL": os.environ["REDIS_URL"],
+            "CELERY_QUEUE_PREFIX": self.prefix,
+            "STORAGE_ROOT": settings.STORAGES["llm_logs"]["OPTIONS"]["location"],
+            "LLM_RETRY_INITIAL_DELAY": "0.01",
+            "OPENAI_API_KEY": "sk-worker-test",
+        }
+        self.procs = []
+
+    def start(self, name: str = "w1", queues=None, env=None):
+        names = [self.queues.get(q, q) for q in (queues or self.queues)]
+        log = open(self.tmp_path / f"worker-{name}.log", "w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(names), "-P", "solo",
+             "--loglevel=INFO", "--without-heartbeat", "--without-gossip", "--without-mingle", "-n", f"{self.prefix}{name}@%h"],
+            cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        proc.log_path = self.tmp_path / f"worker-{name}.log"
+        self.procs.append((proc, log))
+        return proc
+
+    def stop_all(self):
+        for proc, log in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.close()
+
+
+@pytest.fixture
+def celery_workers(settings, tmp_path):
+    """A :class:`WorkerPool`; the test process routes tasks to the pool's queues while it lives."""
+    from config.celery import app
+    from config.queues import task_routes
+
+    pool = WorkerPool(settings, tmp_path)
+    saved = (app.conf.task_default_queue, app.conf.task_routes)
+    app.conf.task_default_queue = pool.queues["interactive"]
+    app.conf.task_routes = task_routes(pool.queues)
+    app.amqp.flush_routes()  # Celery caches the routing table: rebuild it from the new routes
+    app.amqp.router = app.amqp.Router()
+    yield pool
+    pool.stop_all()
+    app.conf.task_default_queue, app.conf.task_routes = saved
+    app.amqp.flush_routes()
+    app.amqp.router = app.amqp.Router()
+
+
+def wait_until(predicate, procs=(), what: str = "condition", timeout: float = 60.0, every: float = 0.1):
+    """Poll ``predicate`` until true; fail early if one of ``procs`` (workers) died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        for proc in procs:
+            assert proc.poll() is None, f"the worker died (log: {getattr(proc, 'log_path', '?')})"
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -1,15 +1,9 @@
 """A real Celery worker killed in the middle of a run: the next worker resumes at the unfinished step."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from codegen import pipeline
 from codegen.models import CodegenRun
@@ -20,53 +14,18 @@ from llm.testing.fake_provider import Reply
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def start_worker(settings, tmp_path):
-    """Start ``celery worker`` processes on a queue of their own, sharing the test database and storage."""
-    from config.celery import app
-
-    queue = f"test-codegen-{uuid.uuid4().hex[:8]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    db = connection.settings_dict
-    procs = []
+def start_worker(celery_workers):
+    """Each worker on a queue of its own (named after it), so two can warm up side by side."""
 
     def start(name: str):
-        """A worker on a queue of its own (named after it), so two can warm up side by side."""
-        own_queue = f"{queue}-{name}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-            "CELERY_BROKER_URL": os.environ["REDIS_URL"],
-            "CELERY_DEFAULT_QUEUE": own_queue,
-            "STORAGE_ROOT": settings.STORAGES["llm_logs"]["OPTIONS"]["location"],
-            "LLM_RETRY_INITIAL_DELAY": "0.01",
-            "OPENAI_API_KEY": "sk-worker-test",
-            "CODEGEN_STEP_STALE_SECONDS": "1",
-            "CODEGEN_HELD_RETRY_SECONDS": "1",
-        }
-        log = open(tmp_path / f"worker-{name}.log", "w")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", own_queue, "-P", "solo", "--loglevel=INFO",
-             "--without-heartbeat", "--without-gossip", "--without-mingle", "-n", f"{own_queue}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        procs.append((proc, log))
+        own_queue = f"{celery_workers.prefix}own-{name}"
+        proc = celery_workers.start(name, queues=[own_queue],
+                                    env={"CODEGEN_STEP_STALE_SECONDS": "1", "CODEGEN_HELD_RETRY_SECONDS": "1"})
         return proc, own_queue
 
-    yield start
-    for proc, log in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        log.close()
-    app.conf.task_default_queue = previous
+    return start
 
 
 def _wait(predicate, proc, what: str, timeout: float = 60.0):

@@ -8,6 +8,9 @@ and a Celery broker on Kombu's filesystem transport. ``DATABASE_URL``, ``REDIS_U
 from pathlib import Path
 
 import environ
+from kombu import Queue
+
+from config.queues import queue_names, task_routes
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -158,7 +161,17 @@ else:
     # Longer than the longest task, so a late-acked task is not redelivered while it runs.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="celery")
+# Three queues so a 20,000-product run never delays a user's single artifact: "interactive"
+# (artifacts, wizard steps, playground jobs, webhooks), "bulk" (segmentation batches, codegen
+# runs, bulk product generation, periodic jobs) and "images" (routing: config/queues.py).
+# CELERY_QUEUE_PREFIX namespaces all of them (several deployments on one Redis, or a test's
+# own workers). A worker started without -Q consumes all three (what `make run` does);
+# production runs one worker pool per queue (docs/deployment.md).
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+CELERY_QUEUES_BY_KIND = queue_names(CELERY_QUEUE_PREFIX)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default=CELERY_QUEUES_BY_KIND["interactive"])
+CELERY_TASK_ROUTES = task_routes(CELERY_QUEUES_BY_KIND)
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in dict.fromkeys([*CELERY_QUEUES_BY_KIND.values(), CELERY_TASK_DEFAULT_QUEUE])]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -1,15 +1,8 @@
 """A real Celery worker process on the real Redis broker runs prompt jobs and resumes after a paste."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from llm.jobs import create_job
 from llm.manual import submit_answer
@@ -17,41 +10,10 @@ from llm.models import LLMJob, LLMQuery
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def worker(settings, tmp_path, fake):
-    """Start ``celery worker`` on a queue of its own, sharing the test database and storage folder."""
-    from config.celery import app
-
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": os.environ["REDIS_URL"],
-        "CELERY_DEFAULT_QUEUE": queue,
-        "STORAGE_ROOT": settings.STORAGES["llm_logs"]["OPTIONS"]["location"],
-        "LLM_RETRY_INITIAL_DELAY": "0.01",
-        "OPENAI_API_KEY": "sk-worker-test",
-    }
-    log = open(tmp_path / "worker.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-P", "solo", "--loglevel=INFO",
-         "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    app.conf.task_default_queue = previous
-    log.close()
+def worker(celery_workers, fake):
+    return celery_workers.start("llm")
 
 
 def _wait_for(job_id: int, status: str, proc, timeout: float = 40.0) -> LLMJob:

@@ -1,15 +1,10 @@
 """A real Celery worker on Redis is killed mid-run; the run is resumed on a new worker and finishes once."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from llm.models import LLMQuery
 from llm.testing.fake_provider import Reply
@@ -21,47 +16,10 @@ from .fakes import answer, make_products, request_parts
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def start_worker(settings, tmp_path):
-    from config.celery import app
-
-    queue = f"test-seg-{uuid.uuid4().hex[:8]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": os.environ["REDIS_URL"],
-        "CELERY_DEFAULT_QUEUE": queue,
-        "STORAGE_ROOT": settings.STORAGES["llm_logs"]["OPTIONS"]["location"],
-        "LLM_RETRY_INITIAL_DELAY": "0.01",
-        "OPENAI_API_KEY": "sk-worker-test",
-    }
-    procs = []
-
-    def start(name: str):
-        log = open(tmp_path / f"{name}.log", "w")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-P", "solo", "--loglevel=INFO",
-             "--without-heartbeat", "--without-gossip", "--without-mingle", "-n", f"{name}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    app.conf.task_default_queue = previous
+def start_worker(celery_workers):
+    return celery_workers.start
 
 
 def _wait(condition, proc, timeout=60.0, what="condition"):
