@@ -6,18 +6,69 @@
 Runs the pipeline in this process (``run_inline``: SEGMENTATION_CONCURRENCY threads stand in
 for Celery workers), counts the LLM calls per stage, and compares the wall time with the ideal
 critical path: for each stage (and each consolidation level) ceil(calls / concurrency) x delay.
-Peak Python memory is traced with tracemalloc. Use a scratch database: the script creates its
-own provider, user and products and deletes them (and the run) afterwards.
+
+The fake provider runs in a separate process (a real provider is remote: its CPU is not
+ours). "Own overhead" is the CPU this process spends outside ``llm.complete`` (segmentation:
+claims, prompts, schemas, parsing the answer, writing results, advancing stages), measured
+per thread with ``time.thread_time``; the CPU inside ``llm.complete`` (llm service + SDK) is
+reported next to it. Peak RSS is sampled during the run; ``--trace-memory`` adds tracemalloc
+(which slows Python down, so the timings of such a run are not comparable). Use a scratch
+database: the script creates its own provider, user and products and deletes them afterwards.
+``--json`` prints one JSON line with every figure (``bench/segmentation_scale.py`` reads it).
 """
 
 import argparse
+import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-import tracemalloc
 import uuid
+
+
+def serve_fake(delay: float) -> None:
+    """The fake provider in its own process: prints its port, serves until stdin closes."""
+    from llm.testing.fake_provider import FakeProviderServer, Reply
+
+    from segmentation.tests.fakes import answer, request_parts
+
+    server = FakeProviderServer().start()
+    server._record = lambda req: None  # a long bench must not keep every request in memory
+    server.set_default(lambda req: Reply(json=answer(*request_parts(req)), delay=delay))
+    print(server.port, flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+class RSSSampler(threading.Thread):
+    """Peak resident set size of this process while the run goes (from /proc, every 50 ms)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak = self.start_rss = self._rss()
+        self.stopped = threading.Event()
+
+    @staticmethod
+    def _rss() -> int:
+        try:
+            with open("/proc/self/statm") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:  # not Linux: fall back to the high-water mark
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def run(self):
+        while not self.stopped.wait(0.05):
+            self.peak = max(self.peak, self._rss())
+
+    def stop(self) -> int:
+        self.stopped.set()
+        self.join()
+        return max(self.peak, self._rss())
 
 
 def main(argv=None) -> int:
@@ -25,9 +76,15 @@ def main(argv=None) -> int:
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds the fake provider waits before answering")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of the run (this thread only)")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile (cumulative) of the run, concurrency 1 advised")
+    parser.add_argument("--trace-memory", action="store_true", help="also trace Python allocations (slower)")
     parser.add_argument("--keep", action="store_true", help="keep the run, products and files for inspection")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_fake:
+        serve_fake(args.delay)
+        return 0
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DJANGO_DEBUG", "false")  # DEBUG keeps every SQL query in memory
@@ -37,21 +94,24 @@ def main(argv=None) -> int:
     import django
 
     django.setup()
+    from collections import Counter
+
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
+    from django.db import connection
 
     from llm.models import LLMProvider, LLMQuery
-    from llm.testing.fake_provider import FakeProviderServer, Reply
     from products.models import Category, Product
     from segmentation import conf, pipeline
-    from segmentation.tests.fakes import answer, request_parts
 
     call_command("migrate", verbosity=0)
     tag = uuid.uuid4().hex[:8]
-    server = FakeProviderServer().start()
-    server._record = lambda req: None  # it runs in this process: do not count its request log as ours
-    server.set_default(lambda req: Reply(json=answer(*request_parts(req)), delay=args.delay))
-    provider = LLMProvider.objects.create(name=f"segbench-{tag}", kind=LLMProvider.Kind.OPENAI, base_url=server.openai_base_url,
+    server = subprocess.Popen([sys.executable, "-m", "segmentation.bench", "--serve-fake", "--delay", str(args.delay)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    port = int(server.stdout.readline())
+    provider = LLMProvider.objects.create(name=f"segbench-{tag}", kind=LLMProvider.Kind.OPENAI,
+                                          base_url=f"http://127.0.0.1:{port}/v1",
                                           api_key_env="SEGBENCH_API_KEY", default_model="gpt-4o-mini")
     user, _ = get_user_model().objects.get_or_create(username="segbench")
     category = Category.objects.create(name=f"Bench {tag}")
@@ -62,45 +122,78 @@ def main(argv=None) -> int:
                     category=category) for i in range(start, min(args.products, start + 5000))
         ])
     ids = list(Product.objects.filter(category=category).order_by("pk").values_list("pk", flat=True))
+
+    # CPU inside llm.complete, per thread (the pipeline calls it as pipeline.complete).
+    inside = {"cpu": 0.0, "calls": 0}
+    lock = threading.Lock()
+    real_complete = pipeline.complete
+
+    spans = []  # (stage, start, end, wall inside llm.complete) per batch, for the latency breakdown
+    local = threading.local()
+
+    def timed_complete(**kwargs):
+        t0, w0 = time.thread_time(), time.monotonic()
+        try:
+            return real_complete(**kwargs)
+        finally:
+            with lock:
+                inside["cpu"] += time.thread_time() - t0
+                inside["calls"] += 1
+            local.llm_wall = getattr(local, "llm_wall", 0.0) + time.monotonic() - w0
+
+    real_process = pipeline.process_batch
+
+    def timed_process(batch_id, token):
+        local.llm_wall, start = 0.0, time.monotonic()
+        try:
+            return real_process(batch_id, token)
+        finally:
+            with lock:
+                spans.append((start, time.monotonic(), local.llm_wall))
+
+    pipeline.complete = timed_complete
+    pipeline.process_batch = timed_process
+    query_count = Counter()
+
+    def count(execute, sql, params, many, context):
+        query_count[sql.split(" ")[0] + " " + (sql.split('"')[1] if '"' in sql else "")] += 1
+        return execute(sql, params, many, context)
+
     run = None
     try:
-        tracemalloc.start()
+        import gc
+
+        gc.collect()
+        if args.trace_memory:
+            import tracemalloc
+
+            tracemalloc.start()
+        sampler = RSSSampler()
+        sampler.start()
         started = time.monotonic()
         cpu_started = time.process_time()
         run = pipeline.start_run(owner=user, product_ids=ids, category="Dimmer Switches", provider=provider.name)
         setup_s = time.monotonic() - started
+        setup_cpu = time.process_time() - cpu_started
         if args.profile:
             import cProfile
-            import pstats
 
             profiler = cProfile.Profile()
             profiler.enable()
-        from collections import Counter
-
-        from django.db import connection
-
-        query_count = Counter()
-
-        def count(execute, sql, params, many, context):
-            query_count[sql.split(" ")[0] + " " + (sql.split('"')[1] if '"' in sql else "")] += 1
-            return execute(sql, params, many, context)
-
         with connection.execute_wrapper(count):
             run = pipeline.run_inline(run.pk, workers=args.concurrency)
         if args.profile:
+            import pstats
+
             profiler.disable()
-            stats = pstats.Stats(profiler)
-            by_package: dict[str, float] = {}
-            for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():
-                parts = filename.split("site-packages/")
-                key = parts[1].split("/")[0] if len(parts) > 1 else ("/".join(filename.split("/")[-2:]) if "/work/" in filename else filename.split("/")[-1])
-                by_package[key] = by_package.get(key, 0.0) + tottime
-            for key, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:20]:
-                print(f"{seconds:8.3f} s  {key}")
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         wall = time.monotonic() - started
         cpu = time.process_time() - cpu_started
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        peak_rss = sampler.stop()
+        traced_peak = None
+        if args.trace_memory:
+            _, traced_peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
 
         calls = {t: LLMQuery.objects.filter(run_id=run.pk, interaction_type=t).count()
                  for t in ("segmentation", "consolidate_taxonomy", "refine_assignments")}
@@ -116,23 +209,55 @@ def main(argv=None) -> int:
         c = args.concurrency
         ideal = (math.ceil(calls["segmentation"] / c) + sum(math.ceil(x / c) for x in levels)
                  + math.ceil(calls["refine_assignments"] / c)) * args.delay
-        total_calls = sum(calls.values())
-        slots = ideal / args.delay if args.delay else total_calls / c
-        print(f"run {run.pk}: {run.status}, {len(ids)} products, concurrency {c}, fake delay {args.delay * 1000:.0f} ms")
-        print(f"LLM calls: {calls} (expected with no faults: {expected}) -> {'OK' if calls == expected else 'MISMATCH'}")
-        print(f"wall {wall:.2f} s (of which setup {setup_s:.2f} s), ideal critical path {ideal:.2f} s, "
-              f"ratio {wall / ideal:.2f}" if ideal else f"wall {wall:.2f} s")
-        print(f"own overhead per call on the critical path: {(wall - ideal) / max(slots, 1) * 1000:.1f} ms "
-              f"(spread over all calls: {(wall - ideal) * c / max(total_calls, 1) * 1000:.1f} ms)")
-        print(f"CPU time of this process (pipeline + llm + SDK + the in-process fake server): {cpu:.2f} s, "
-              f"{cpu / max(total_calls, 1) * 1000:.1f} ms per call")
-        if args.concurrency == 1:
-            print(f"SQL queries: {sum(query_count.values())} ({sum(query_count.values()) / max(total_calls, 1):.1f} per call):",
-                  ", ".join(f"{k} {v}" for k, v in query_count.most_common(12)))
-        print(f"peak traced Python memory: {peak / 1e6:.1f} MB")
+        total_calls = max(1, sum(calls.values()))
+        spans.sort()
+        batch_wall = sum(end - start for start, end, _ in spans) / max(1, len(spans))
+        llm_wall = sum(w for _, _, w in spans) / max(1, len(spans))
+        busy = sum(end - start for start, end, _ in spans)
+        run_wall = spans[-1][1] - spans[0][0] if spans else 0.0
+        own_cpu = cpu - inside["cpu"]
+        figures = {
+            "products": len(ids), "status": run.status, "concurrency": c, "delay_s": args.delay,
+            "calls": calls, "expected_calls": expected, "calls_ok": calls == expected,
+            "wall_s": round(wall, 3), "setup_s": round(setup_s, 3), "ideal_s": round(ideal, 3),
+            "ratio": round(wall / ideal, 3) if ideal else None,
+            "own_cpu_per_call_ms": round(own_cpu / total_calls * 1000, 2),
+            "own_cpu_per_call_ms_without_setup": round((own_cpu - setup_cpu) / total_calls * 1000, 2),
+            "llm_complete_cpu_per_call_ms": round(inside["cpu"] / total_calls * 1000, 2),
+            "cpu_s": round(cpu, 3), "setup_cpu_s": round(setup_cpu, 3),
+            "sql_queries": sum(query_count.values()),
+            "batch_latency_ms": round(batch_wall * 1000, 1), "llm_complete_latency_ms": round(llm_wall * 1000, 1),
+            "mean_batches_in_flight": round(busy / run_wall, 2) if run_wall else None,
+            "peak_rss_mb": round(peak_rss / 1e6, 1), "rss_growth_mb": round((peak_rss - sampler.start_rss) / 1e6, 1),
+            "traced_peak_mb": round(traced_peak / 1e6, 1) if traced_peak is not None else None,
+        }
+        if args.json:
+            print(json.dumps(figures))
+        else:
+            print(f"run {run.pk}: {run.status}, {len(ids)} products, concurrency {c}, fake delay {args.delay * 1000:.0f} ms")
+            print(f"LLM calls: {calls} (expected with no faults: {expected}) -> {'OK' if calls == expected else 'MISMATCH'}")
+            print(f"wall {wall:.2f} s (of which setup {setup_s:.2f} s), ideal critical path {ideal:.2f} s"
+                  + (f", ratio {wall / ideal:.2f}" if ideal else ""))
+            print(f"own CPU (outside llm.complete) per call: {figures['own_cpu_per_call_ms']} ms "
+                  f"({figures['own_cpu_per_call_ms_without_setup']} ms without start_run); "
+                  f"inside llm.complete: {figures['llm_complete_cpu_per_call_ms']} ms per call")
+            print(f"per batch: {figures['batch_latency_ms']} ms wall, of which {figures['llm_complete_latency_ms']} ms in "
+                  f"llm.complete (fake delay {args.delay * 1000:.0f} ms); batches in flight on average "
+                  f"{figures['mean_batches_in_flight']} of {c}")
+            print(f"SQL queries (pipeline + llm, not start_run): {figures['sql_queries']} "
+                  f"({figures['sql_queries'] / total_calls:.1f} per call):",
+                  ", ".join(f"{k} {v}" for k, v in query_count.most_common(10)))
+            print(f"peak RSS {figures['peak_rss_mb']} MB (grew {figures['rss_growth_mb']} MB during the run)"
+                  + (f", peak traced Python memory {figures['traced_peak_mb']} MB" if traced_peak is not None else ""))
         return 0 if run.status == "completed" and calls == expected else 1
     finally:
-        server.stop()
+        pipeline.complete = real_complete
+        pipeline.process_batch = real_process
+        server.stdin.close()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
         if not args.keep:
             if run is not None:
                 LLMQuery.objects.filter(run_id=run.pk).delete()

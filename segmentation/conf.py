@@ -41,6 +41,24 @@ def default_temperature() -> float:
     return _get("SEGMENTATION_DEFAULT_TEMPERATURE", float, 0.2)
 
 
+def heartbeat_stale_seconds() -> float:
+    """A running batch whose heartbeat is older than this belongs to a dead worker and is resumed."""
+    value = _get("SEGMENTATION_HEARTBEAT_STALE_SECONDS", float, 60.0)
+    if value <= 0:
+        raise ValueError("SEGMENTATION_HEARTBEAT_STALE_SECONDS must be a positive number of seconds.")
+    return value
+
+
+def heartbeat_interval() -> float:
+    """How often a working task touches its batch's heartbeat: a few beats per stale period."""
+    return max(0.2, min(10.0, heartbeat_stale_seconds() / 4))
+
+
+def max_resumes() -> int:
+    """Automatic resumes per run before the run is failed (a run that kills its workers must stop)."""
+    return max(0, _get("SEGMENTATION_MAX_RESUMES", int, 5))
+
+
 def s3_options() -> dict:
     """Options for ``storages.backends.s3.S3Storage`` (the migration target)."""
     def s(name, default=None, fallback=None):

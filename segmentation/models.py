@@ -48,6 +48,7 @@ class SegmentationRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    auto_resumes = models.PositiveIntegerField(default=0, help_text="Times a dead worker's batches were resumed automatically.")
 
     objects = SegmentationRunQuerySet.as_manager()
 
@@ -150,12 +151,17 @@ class SegmentationBatch(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the task holding the claim.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "stage", "index"]
         constraints = [models.UniqueConstraint(fields=["run", "stage", "index"], name="batch_unique")]
-        indexes = [models.Index(fields=["run", "stage", "status"], name="batch_run_stage_status_idx")]
+        indexes = [
+            models.Index(fields=["run", "stage", "status"], name="batch_run_stage_status_idx"),
+            # resume_stale_runs (run by the beat watchdog) looks only at running batches: keep that scan tiny.
+            models.Index(fields=["heartbeat_at"], name="batch_running_heartbeat_idx", condition=models.Q(status="running")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.run_id} {self.stage} b{self.index}"

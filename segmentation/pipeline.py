@@ -7,6 +7,7 @@ resumed run redoes only unfinished batches, and sends byte-identical requests (d
 batches, prompts and schemas) so the llm cache answers what was already paid for.
 """
 
+import json
 import logging
 import math
 import time
@@ -31,7 +32,7 @@ from llm.providers import get_provider, resolve_model
 from llm.service import complete
 from products.models import Product
 
-from . import conf, prompting
+from . import conf, heartbeat, prompting
 from .batching import calculate_optimal_batch_sizes, chunks, split
 from .models import (
     UNASSIGNED,
@@ -119,14 +120,10 @@ def start_run(*, owner, product_ids, category: str, provider: str | None = None,
             model_config={"provider": provider_row.name, "model": model_row.name, "temperature": temperature},
             processing_params=params,
         )
-        for part in chunks(ids, 5000):
-            RunProduct.objects.bulk_create([RunProduct(run=run, product_id=pk) for pk in part])
-        sizes = calculate_optimal_batch_sizes(
-            model_row.context_window or DEFAULT_CONTEXT_WINDOW, list(_product_token_counts(ids)),
-            prompt_overhead_tokens=tokens.count_text(prompting.template_text("extract")) + 200,
-            output_tokens_per_product=OUTPUT_TOKENS_PER_PRODUCT,
-            max_output_tokens=model_row.max_output_tokens or 4096, max_per_batch=params["products_per_prompt"],
-        )
+        _insert_run_products(run.pk, ids)
+        sizes = _batch_sizes(ids, context_window=model_row.context_window or DEFAULT_CONTEXT_WINDOW,
+                             max_output_tokens=model_row.max_output_tokens or 4096,
+                             max_per_batch=params["products_per_prompt"])
         Batch.objects.bulk_create(
             [Batch(run=run, stage=Stage.EXTRACT, index=n, product_ids=part) for n, part in enumerate(split(ids, sizes), 1)],
             batch_size=1000,
@@ -138,27 +135,97 @@ def start_run(*, owner, product_ids, category: str, provider: str | None = None,
     return run
 
 
+def _insert_run_products(run_id: str, ids: list[int]) -> None:
+    """The run's input rows, 10,000 per statement as one array parameter (no model instance per row)."""
+    from django.db import connection
+
+    table = RunProduct._meta.db_table
+    with connection.cursor() as cursor:
+        for part in chunks(ids, 10_000):
+            if connection.vendor == "postgresql":
+                cursor.execute(f'INSERT INTO "{table}" ("run_id", "product_id") SELECT %s, unnest(%s::bigint[])', [run_id, part])
+            else:
+                RunProduct.objects.bulk_create([RunProduct(run_id=run_id, product_id=pk) for pk in part])
+
+
 def _product_rows(ids: list[int]):
     """(pk, title, brand, description) in id order, a chunk at a time (flat memory for big runs)."""
     for part in chunks(ids, CHUNK):
         yield from Product.objects.filter(pk__in=part).order_by("pk").values_list("pk", "title", "brand", "description")
 
 
-def _product_token_counts(ids: list[int]):
+def _product_lines(ids: list[int]):
     for pk, title, brand, description in _product_rows(ids):
-        yield tokens.count_text(prompting.product_line("P_0", title, brand, description)) + 2
+        yield prompting.product_line("P_0", title, brand, description)
+
+
+def _batch_sizes(ids: list[int], *, context_window: int, max_output_tokens: int, max_per_batch: int) -> list[int]:
+    """``calculate_optimal_batch_sizes`` over the products' token counts, without tokenizing every product.
+
+    A line never has more tokens than UTF-8 bytes (each token is at least one byte), so the
+    byte lengths are an upper bound. When batching with the upper bounds is never cut by the
+    context budget (the usual case: batches are capped by ``max_per_batch``), batching with the
+    exact counts gives the very same batches, so the tokenizer runs only when it could matter.
+    """
+    options = dict(output_tokens_per_product=OUTPUT_TOKENS_PER_PRODUCT, max_output_tokens=max_output_tokens,
+                   max_per_batch=max_per_batch)
+    template = prompting.template_text("extract")
+    bounds = [len(line.encode("utf-8")) + 2 for line in _product_lines(ids)]
+    sizes = calculate_optimal_batch_sizes(context_window, bounds, **options,
+                                          prompt_overhead_tokens=len(template.encode("utf-8")) + 200)
+    cap = min(max_per_batch, max(1, max_output_tokens // OUTPUT_TOKENS_PER_PRODUCT))
+    if all(size == cap for size in sizes[:-1]):
+        return sizes
+    return calculate_optimal_batch_sizes(context_window, [tokens.count_text(line) + 2 for line in _product_lines(ids)],
+                                         **options, prompt_overhead_tokens=tokens.count_text(template) + 200)
 
 
 # --------------------------------------------------------------------------- claiming work
 
 
+_CLAIM_BATCH_FIELDS = ("id", "run_id", "stage", "index", "product_ids", "status", "claimed_by", "attempts", "started_at")
+_CLAIM_RUN_FIELDS = ("id", "owner_id", "category_name", "status", "stage", "model_config", "processing_params",
+                     "total_products", "created_at")
+_JSON_FIELDS = {"product_ids", "model_config", "processing_params"}
+
+
 def claim(batch_id: int, token: str) -> SegmentationBatch | None:
-    """Claim a pending batch (or re-enter one this same task id claimed before a redelivery)."""
-    mine = Q(status=Batch.Status.PENDING) | Q(status=Batch.Status.RUNNING, claimed_by=token)
-    updated = Batch.objects.filter(mine, pk=batch_id, run__status=Run.Status.RUNNING).update(
-        status=Batch.Status.RUNNING, claimed_by=token, attempts=F("attempts") + 1, started_at=timezone.now()
-    )
-    return Batch.objects.select_related("run", "run__owner").get(pk=batch_id) if updated else None
+    """Claim a pending batch (or re-enter one this same task id claimed before a redelivery).
+
+    One round trip: a conditional UPDATE joined with the run (which must be running) that
+    returns the batch and the run fields the work needs. Rows are built with ``from_db``, so
+    any other field (the owner's too) is loaded lazily if something asks for it.
+    """
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    now = timezone.now()
+    if connection.vendor != "postgresql":  # SQLite's RETURNING cannot name the joined run
+        mine = Q(status=Batch.Status.PENDING) | Q(status=Batch.Status.RUNNING, claimed_by=token)
+        updated = Batch.objects.filter(mine, pk=batch_id, run__status=Run.Status.RUNNING).update(
+            status=Batch.Status.RUNNING, claimed_by=token, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now)
+        return Batch.objects.select_related("run", "run__owner").get(pk=batch_id) if updated else None
+    returning = ", ".join([f'b."{f}"' for f in _CLAIM_BATCH_FIELDS] + [f'r."{f}"' for f in _CLAIM_RUN_FIELDS])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{Batch._meta.db_table}" AS b SET "status" = %s, "claimed_by" = %s, "attempts" = b."attempts" + 1, '
+            f'"started_at" = %s, "heartbeat_at" = %s FROM "{Run._meta.db_table}" AS r '
+            f'WHERE b."id" = %s AND r."id" = b."run_id" AND r."status" = %s '
+            f'AND (b."status" = %s OR (b."status" = %s AND b."claimed_by" = %s)) RETURNING {returning}',
+            [Batch.Status.RUNNING, token, now, now, batch_id, Run.Status.RUNNING, Batch.Status.PENDING,
+             Batch.Status.RUNNING, token],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    names = [*_CLAIM_BATCH_FIELDS, *(f"run.{f}" for f in _CLAIM_RUN_FIELDS)]
+    values = {name: (json.loads(v) if name.split(".")[-1] in _JSON_FIELDS and isinstance(v, str) else v)
+              for name, v in zip(names, row)}
+    run = Run.from_db(connection.alias, list(_CLAIM_RUN_FIELDS), [values[f"run.{f}"] for f in _CLAIM_RUN_FIELDS])
+    run.owner = get_user_model().from_db(connection.alias, ["id"], [run.owner_id])
+    batch = Batch.from_db(connection.alias, list(_CLAIM_BATCH_FIELDS), [values[f] for f in _CLAIM_BATCH_FIELDS])
+    batch.run = run
+    return batch
 
 
 def _release(batch: SegmentationBatch) -> None:
@@ -175,17 +242,40 @@ def _check_active(run: SegmentationRun) -> None:
 
 def process_batch(batch_id: int, token: str) -> str:
     """Do one batch. Returns done, skipped, stopped, waiting or failed."""
+    return run_one(batch_id, token, advance_after=False)[0]
+
+
+def run_one(batch_id: int, token: str, *, advance_after: bool = True) -> tuple[str, list[int]]:
+    """Claim and do one batch, then (when it is done) move the run on: (outcome, batch ids to start next)."""
     batch = claim(batch_id, token)
     if batch is None:
-        return "skipped"
+        return "skipped", []
+    with heartbeat.beating(batch.pk, token):
+        outcome = _process(batch)
+    if outcome != "done" or not advance_after:
+        return outcome, []
+    # Cheap common case: other batches of this stage are still unfinished (one indexed EXISTS).
+    if batch.stage != Stage.CONSOLIDATE and (
+        Batch.objects.filter(run_id=batch.run_id, stage=batch.stage).exclude(status=Batch.Status.DONE).exists()
+    ):
+        return outcome, []
+    next_ids = advance(batch.run_id)
+    if batch.stage == Stage.CONSOLIDATE:
+        next_ids = next_ids + pending_batches(batch.run_id)
+    return outcome, next_ids
+
+
+def _process(batch: SegmentationBatch) -> str:
     run = batch.run
+    done = False
     try:
         if batch.stage == Stage.EXTRACT:
             _extract(run, batch)
         elif batch.stage == Stage.CONSOLIDATE:
-            _consolidate(run, batch, token)
+            _consolidate(run, batch, batch.claimed_by)
         else:
             _refine(run, batch)
+        done = True
         return "done"
     except RunStopped:
         _release(batch)
@@ -206,15 +296,36 @@ def process_batch(batch_id: int, token: str) -> str:
         )
         return "failed"
     finally:
-        index_interactions(run, since=batch.started_at)
+        # A finished batch's calls are indexed when its stage ends (one query per stage, not per
+        # batch); a stopped or failed one's right away, so its attempts show on the run page.
+        if not done:
+            index_interactions(run, since=batch.started_at)
 
 
-def _finish(batch: SegmentationBatch, result: dict) -> bool:
-    return bool(
-        Batch.objects.filter(pk=batch.pk, status=Batch.Status.RUNNING, claimed_by=batch.claimed_by).update(
-            status=Batch.Status.DONE, result=result, error="", finished_at=timezone.now()
+def _finish(batch: SegmentationBatch, result: dict, *, processed: int = 0) -> bool:
+    """Mark the batch done if this task still holds it (and count ``processed`` products on the run,
+    in the same statement); False when the claim was lost."""
+    from django.db import connection
+
+    if not processed or connection.vendor != "postgresql":  # SQLite has no UPDATE inside WITH
+        if processed:
+            Run.objects.filter(pk=batch.run_id).update(processed_products=F("processed_products") + processed,
+                                                        updated_at=timezone.now())
+        return bool(
+            Batch.objects.filter(pk=batch.pk, status=Batch.Status.RUNNING, claimed_by=batch.claimed_by).update(
+                status=Batch.Status.DONE, result=result, error="", finished_at=timezone.now()
+            )
         )
-    )
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'WITH done AS (UPDATE "{Batch._meta.db_table}" SET "status" = %s, "result" = %s, "error" = \'\', '
+            f'"finished_at" = %s WHERE "id" = %s AND "status" = %s AND "claimed_by" = %s RETURNING "run_id") '
+            f'UPDATE "{Run._meta.db_table}" SET "processed_products" = "processed_products" + %s, "updated_at" = %s '
+            f'WHERE "id" IN (SELECT "run_id" FROM done)',
+            [Batch.Status.DONE, json.dumps(result), now, batch.pk, Batch.Status.RUNNING, batch.claimed_by, processed, now],
+        )
+        return cursor.rowcount == 1
 
 
 # --------------------------------------------------------------------------- asking with retries
@@ -246,7 +357,8 @@ def _ask(run: SegmentationRun, *, stage: str, batch_no: int | None, prompt: str,
     messages = [{"role": "user", "content": prompt}]
     interaction_type = INTERACTION_TYPES[stage]
     for round_no in range(conf.max_retries() + 1):
-        _check_active(run)
+        if round_no or stage == Stage.CONSOLIDATE:  # the claim has just checked the run for the first round
+            _check_active(run)
         problem = ""
         try:
             result = complete(
@@ -336,7 +448,8 @@ def _extract(run: SegmentationRun, batch: SegmentationBatch) -> None:
         "unassigned": [pk_of[label] for label in pk_of if label not in got.assigned],
         "unknown_ids": got.unknown, "duplicates": got.duplicates, "retries": got.retries,
     }
-    _finish(batch, result)
+    if not _finish(batch, result):
+        raise RunStopped("claim lost")
 
 
 # --------------------------------------------------------------------------- stage 2: consolidate
@@ -410,14 +523,13 @@ def _consolidate(run: SegmentationRun, claim_batch: SegmentationBatch, token: st
             for pk, (name, confidence) in result.get("assignments", {}).items():
                 target = final_name(taxonomy_index, name)
                 taxon = by_name.get(target.casefold()) if target else None
-                segments.append(ProductSegment(run=run, product_id=int(pk), taxonomy=taxon or unassigned,
-                                               confidence=confidence if taxon else None))
+                segments.append((int(pk), (taxon or unassigned).pk, confidence if taxon else None))
             for pk in result.get("unassigned", []):
-                segments.append(ProductSegment(run=run, product_id=int(pk), taxonomy=unassigned, confidence=None))
+                segments.append((int(pk), unassigned.pk, None))
             if len(segments) >= CHUNK:
-                ProductSegment.objects.bulk_create(segments, ignore_conflicts=True)
+                _insert_first_pass(run.pk, segments)
                 segments = []
-        ProductSegment.objects.bulk_create(segments, ignore_conflicts=True)
+        _insert_first_pass(run.pk, segments)
         # A product with no first-pass row (cannot happen unless a batch result was lost): never drop it.
         run_products = RunProduct.objects.filter(run=run)
         orphans = run_products.exclude(product_id__in=ProductSegment.objects.filter(run=run).values("product_id"))
@@ -441,8 +553,10 @@ def _consolidate(run: SegmentationRun, claim_batch: SegmentationBatch, token: st
         if part:
             pending.append(Batch(run=run, stage=Stage.REFINE, index=len(refine) + len(pending) + 1, product_ids=part))
         refine.extend(b.pk for b in Batch.objects.bulk_create(pending))
-        _finish(claim_batch, {"segments": len(final), "calls": call_no, **stats})
+        if not _finish(claim_batch, {"segments": len(final), "calls": call_no, **stats}):
+            raise RunStopped("claim lost")
         Run.objects.filter(pk=run.pk).update(stage=Stage.REFINE, updated_at=timezone.now())
+    index_interactions(run)
     return refine
 
 
@@ -462,8 +576,13 @@ def _consolidate_calls(run: SegmentationRun, todo: list[tuple[int, list]], singl
         finally:
             connection.close()
 
+    # New threads start with empty context variables: hand them this task's (its request id,
+    # ops/context.py, so the calls' LLMQuery rows and log lines still group under the user action).
+    import contextvars
+
+    parent = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, todo))
+        return list(pool.map(lambda item: parent.copy().run(one, item), todo))
 
 
 def _consolidate_call(run: SegmentationRun, group: list[list[dict]], batch_no: int | None) -> dict:
@@ -515,17 +634,49 @@ def _consolidate_call(run: SegmentationRun, group: list[list[dict]], batch_no: i
 # --------------------------------------------------------------------------- stage 3: refine
 
 
+@dataclass(frozen=True)
+class _Taxonomy:
+    real: tuple  # ProductTaxonomy rows except Unassigned, by position
+    unassigned: ProductTaxonomy
+    s_label: dict  # taxonomy pk -> "S_<position>"
+    segment_lines: str
+
+
+_taxonomies: dict[str, _Taxonomy] = {}
+
+
+def _taxonomy(run: SegmentationRun) -> _Taxonomy:
+    """The run's final taxonomy, read once per process: it is fixed once the refine stage runs
+    (consolidation writes it and the refine batches in one transaction)."""
+    key = f"{run.pk}:{run.created_at.isoformat() if run.created_at else ''}"
+    found = _taxonomies.get(key)
+    if found is None:
+        taxa = list(ProductTaxonomy.objects.filter(run=run).order_by("position"))
+        real = tuple(t for t in taxa if not t.is_unassigned)
+        found = _Taxonomy(real=real, unassigned=next(t for t in taxa if t.is_unassigned),
+                          s_label={t.pk: f"S_{t.position}" for t in real},
+                          segment_lines="\n".join(f"S_{t.position}: {t.category_name} - {t.definition}" for t in real))
+        if len(_taxonomies) > 32:
+            _taxonomies.clear()
+        _taxonomies[key] = found
+    return found
+
+
 def _refine(run: SegmentationRun, batch: SegmentationBatch) -> None:
-    taxa = list(ProductTaxonomy.objects.filter(run=run).order_by("position"))
-    real = [t for t in taxa if not t.is_unassigned]
-    unassigned = next(t for t in taxa if t.is_unassigned)
-    s_label = {t.pk: f"S_{t.position}" for t in real}
+    taxonomy = _taxonomy(run)
+    real, unassigned, s_label = taxonomy.real, taxonomy.unassigned, taxonomy.s_label
     taxon_of_label = {label: pk for pk, label in s_label.items()}
-    first = dict(ProductSegment.objects.filter(run=run, product_id__in=batch.product_ids).values_list("product_id", "taxonomy_id"))
-    rows = list(_product_rows(batch.product_ids))
+    # Products with their first-pass taxonomy in one query.
+    first_pass = ProductSegment.objects.filter(run_id=run.pk, product_id=OuterRef("pk")).values("taxonomy_id")[:1]
+    rows, first = [], {}
+    for pk, title, brand, desc, taxon in (Product.objects.filter(pk__in=batch.product_ids).order_by("pk")
+                                          .annotate(first=Subquery(first_pass))
+                                          .values_list("pk", "title", "brand", "description", "first")):
+        rows.append((pk, title, brand, desc))
+        first[pk] = taxon
     label_of = {pk: f"P_{n}" for n, (pk, *_rest) in enumerate(rows, 1)}
     pk_of = {label: pk for pk, label in label_of.items()}
-    segment_lines = "\n".join(f"S_{t.position}: {t.category_name} - {t.definition}" for t in real)
+    segment_lines = taxonomy.segment_lines
     product_lines = "\n".join(
         prompting.product_line(label_of[pk], title, brand, desc, extra=f"provisional: {s_label.get(first.get(pk), 'none')}")
         for pk, title, brand, desc in rows
@@ -553,17 +704,55 @@ def _refine(run: SegmentationRun, batch: SegmentationBatch) -> None:
     missing = [pk for pk in batch.product_ids if pk not in refined]
     changed = sum(1 for pk, taxon in refined.items() if first.get(pk) != taxon)
     with transaction.atomic():
-        RefinedProductSegment.objects.filter(run=run, product_id__in=batch.product_ids).delete()
-        RefinedProductSegment.objects.bulk_create(
-            [RefinedProductSegment(run=run, product_id=pk, taxonomy_id=refined.get(pk, unassigned.pk))
-             for pk in batch.product_ids]
-        )
+        # One upsert: a batch redone after a lost claim replaces its rows instead of duplicating them.
+        _upsert_refined(run.pk, [(pk, refined.get(pk, unassigned.pk)) for pk in batch.product_ids])
         batch.result = {"changed": changed, "unassigned": missing, "unknown_ids": got.unknown,
                         "duplicates": got.duplicates, "retries": got.retries}
-        if not _finish(batch, batch.result):
+        if not _finish(batch, batch.result, processed=len(batch.product_ids)):
             raise RunStopped("claim lost")
-        Run.objects.filter(pk=run.pk).update(processed_products=F("processed_products") + len(batch.product_ids),
-                                             updated_at=timezone.now())
+
+
+def _insert_first_pass(run_id: str, rows: list[tuple[int, int, float | None]]) -> None:
+    """(product, taxonomy, confidence) first-pass rows; a product already placed keeps its row."""
+    from django.db import connection
+
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        ProductSegment.objects.bulk_create(
+            [ProductSegment(run_id=run_id, product_id=pk, taxonomy_id=taxon, confidence=conf_) for pk, taxon, conf_ in rows],
+            ignore_conflicts=True,
+        )
+        return
+    table = ProductSegment._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("run_id", "product_id", "taxonomy_id", "confidence") '
+            f'SELECT %s, p, t, c FROM unnest(%s::bigint[], %s::bigint[], %s::float8[]) AS u(p, t, c) '
+            f'ON CONFLICT DO NOTHING',
+            [run_id, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+        )
+
+
+def _upsert_refined(run_id: str, pairs: list[tuple[int, int]]) -> None:
+    """(product, taxonomy) rows of a refine batch, replacing any from an earlier try: one statement
+    with two array parameters on PostgreSQL (no model instance per row)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        RefinedProductSegment.objects.bulk_create(
+            [RefinedProductSegment(run_id=run_id, product_id=pk, taxonomy_id=taxon) for pk, taxon in pairs],
+            update_conflicts=True, unique_fields=["run", "product"], update_fields=["taxonomy"],
+        )
+        return
+    table = RefinedProductSegment._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("run_id", "product_id", "taxonomy_id") '
+            f'SELECT %s, p, t FROM unnest(%s::bigint[], %s::bigint[]) AS u(p, t) '
+            f'ON CONFLICT ("run_id", "product_id") DO UPDATE SET "taxonomy_id" = EXCLUDED."taxonomy_id"',
+            [run_id, [pk for pk, _ in pairs], [taxon for _, taxon in pairs]],
+        )
 
 
 # --------------------------------------------------------------------------- moving between stages
@@ -586,17 +775,15 @@ def advance(run_id: str) -> list[int]:
             if not Run.objects.filter(pk=run.pk, stage=Stage.EXTRACT).update(stage=Stage.CONSOLIDATE, updated_at=timezone.now()):
                 return []
             claim_batch, _ = Batch.objects.get_or_create(run=run, stage=Stage.CONSOLIDATE, index=0)
+        index_interactions(run)
         return [claim_batch.pk]
     if run.stage == Stage.CONSOLIDATE:
         claim_batch, _ = Batch.objects.get_or_create(run=run, stage=Stage.CONSOLIDATE, index=0)
         return [claim_batch.pk] if claim_batch.status == Batch.Status.PENDING else []
-    if run.stage == Stage.REFINE:
-        if unfinished.exists():
-            return []
+    if run.stage == Stage.REFINE and not unfinished.exists():
         with transaction.atomic():
-            if not Run.objects.filter(pk=run.pk, stage=Stage.REFINE, status=Run.Status.RUNNING).update(stage=Stage.DONE):
-                return []
-            finalize(run)
+            if Run.objects.filter(pk=run.pk, stage=Stage.REFINE, status=Run.Status.RUNNING).update(stage=Stage.DONE):
+                finalize(run)
     return []
 
 
@@ -673,9 +860,73 @@ def resume_run(run: SegmentationRun, *, stale_only: bool = False) -> list[int]:
     )
     stuck = Batch.objects.filter(run=run, status__in=[Batch.Status.RUNNING, Batch.Status.FAILED])
     if stale_only:
-        stuck = stuck.filter(Q(status=Batch.Status.FAILED) | Q(started_at__lt=timezone.now() - _stale_after()))
+        stuck = stuck.filter(Q(status=Batch.Status.FAILED) | _stale_q(stale_cutoff()))
     stuck.update(status=Batch.Status.PENDING, claimed_by="")
     return pending_batches(run.pk) or advance(run.pk)
+
+
+def stale_cutoff():
+    return timezone.now() - timedelta(seconds=conf.heartbeat_stale_seconds())
+
+
+def quiet_cutoff():
+    # Longer than a stale heartbeat: a run merely waiting in a busy queue is not pushed again and again.
+    return timezone.now() - timedelta(seconds=max(3 * conf.heartbeat_stale_seconds(), 30))
+
+
+def _stale_q(cutoff) -> Q:
+    # Every claim sets heartbeat_at; started_at covers rows claimed before heartbeats existed.
+    return Q(status=Batch.Status.RUNNING) & (Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+
+
+def stale_run_ids() -> list[str]:
+    """Running runs that need a push: a batch whose worker stopped beating, or no sign of life at all
+    for a stale period (a dead worker's prefetched tasks, a stage that never advanced)."""
+    cutoff = stale_cutoff()
+    dead = Batch.objects.filter(_stale_q(cutoff), run__status=Run.Status.RUNNING).values_list("run_id", flat=True)
+    quiet = Run.objects.filter(status=Run.Status.RUNNING, updated_at__lt=quiet_cutoff()).values_list("pk", flat=True)
+    return sorted(set(dead) | set(quiet))
+
+
+def resume_stale(run_id: str) -> list[int]:
+    """Automatic resume of one run (worker restart, beat watchdog); returns the batch ids to enqueue.
+
+    Batches of a dead worker go back to pending (finished ones are kept, and the llm cache
+    answers calls that completed), at most SEGMENTATION_MAX_RESUMES times per run; after that
+    the run fails with the reason instead of staying "running" for ever. A run with no stale
+    batch but no sign of life for a stale period gets its pending batches sent again (a
+    duplicate task finds its batch claimed and skips it): quiet means max(3 x stale, 30 s).
+    Safe to call concurrently.
+    """
+    cutoff = stale_cutoff()
+    with transaction.atomic():
+        run = Run.objects.select_for_update(skip_locked=True).filter(pk=run_id, status=Run.Status.RUNNING).first()
+        if run is None:
+            return []
+        batches = Batch.objects.filter(run=run)
+        stale = batches.filter(_stale_q(cutoff))
+        labels = [f"{stage} b{index}" for stage, index in stale.values_list("stage", "index")[:5]]
+        now = timezone.now()
+        if labels:
+            limit = conf.max_resumes()
+            if run.auto_resumes >= limit:
+                reason = (f"Gave up after {run.auto_resumes} automatic resume(s) (SEGMENTATION_MAX_RESUMES={limit}): "
+                          f"the worker running {', '.join(labels)} stopped again. Resume the run to try again.")
+                stale.update(status=Batch.Status.FAILED, claimed_by="", error="The worker stopped answering.")
+                Run.objects.filter(pk=run.pk).update(status=Run.Status.FAILED, error=reason, finished_at=now, updated_at=now)
+                logger.error("Segmentation %s: %s", run.pk, reason)
+                return []
+            stale.update(status=Batch.Status.PENDING, claimed_by="")
+            Run.objects.filter(pk=run.pk).update(auto_resumes=F("auto_resumes") + 1, updated_at=now)
+            logger.warning("Segmentation %s: resuming %s left by a dead worker (automatic resume %s of %s)",
+                           run.pk, ", ".join(labels), run.auto_resumes + 1, limit)
+        elif run.updated_at >= quiet_cutoff() or batches.filter(
+            Q(status=Batch.Status.RUNNING) | Q(finished_at__gte=quiet_cutoff())
+        ).exists():
+            return []  # alive: someone is working on it
+        else:
+            Run.objects.filter(pk=run.pk).update(updated_at=now)  # so the next look waits a stale period again
+    return pending_batches(run_id) or advance(run_id)
 
 
 def pending_batches(run_id: str) -> list[int]:
@@ -687,12 +938,6 @@ def pending_batches(run_id: str) -> list[int]:
         Batch.objects.filter(run_id=run_id, stage=run.stage, status=Batch.Status.PENDING)
         .exclude(stage=Stage.CONSOLIDATE, index__gt=0).order_by("index").values_list("pk", flat=True)
     )
-
-
-def _stale_after() -> timedelta:
-    from django.conf import settings
-
-    return timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 660) + 60)
 
 
 def run_queries(run: SegmentationRun, since=None):
@@ -710,11 +955,11 @@ def index_interactions(run: SegmentationRun, since=None) -> int:
         queries = queries.exclude(pk__in=LLMInteractionIndex.objects.filter(run=run).values("query_id"))
     rows = [
         LLMInteractionIndex(
-            run=run, interaction_type=q.interaction_type, batch_id=q.batch, attempt=q.attempt, file_path=q.file_path,
-            prompt_file=_prompt_file(run.pk, q.interaction_type), cache_key=q.cache_key[:64], sha256=q.file_sha256,
-            status=q.status, query=q,
+            run=run, interaction_type=itype, batch_id=batch, attempt=attempt, file_path=file_path,
+            prompt_file=_prompt_file(run.pk, itype), cache_key=cache_key[:64], sha256=sha, status=status, query_id=pk,
         )
-        for q in queries
+        for pk, itype, batch, attempt, file_path, cache_key, sha, status in queries.values_list(
+            "pk", "interaction_type", "batch", "attempt", "file_path", "cache_key", "file_sha256", "status")
     ]
     LLMInteractionIndex.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
@@ -789,41 +1034,53 @@ def progress(run: SegmentationRun) -> dict:
 
 def run_inline(run_id: str, *, workers: int | None = None, on_progress: Callable[[SegmentationRun], None] | None = None) -> SegmentationRun:
     """Run (or resume) a run in this process, ``workers`` batches at a time, until it stops."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from django.db import connection
 
     workers = workers or conf.concurrency()
     token = f"inline-{time.monotonic_ns()}"
+    # One pool for the whole run: each thread keeps its database connection from batch to batch
+    # (opening one per batch cost more than the batch's own queries) and closes it at the end.
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
     def one(batch_id: int) -> str:
-        try:
-            return process_batch(batch_id, token)
-        finally:
-            if workers > 1:
-                connection.close()
+        return process_batch(batch_id, token)
 
-    while True:
-        run = Run.objects.get(pk=run_id)
-        if run.status != Run.Status.RUNNING:
-            break
-        pending = pending_batches(run_id)
-        if pending:
-            if workers > 1 and len(pending) > 1:
-                with ThreadPoolExecutor(max_workers=workers) as pool:
-                    for _ in pool.map(one, pending):
-                        if on_progress:
-                            on_progress(Run.objects.get(pk=run_id))
-            else:
-                for pk in pending:
-                    one(pk)
-                    if on_progress:
-                        on_progress(Run.objects.get(pk=run_id))
-        stage_before = run.stage
-        advance(run_id)
-        run.refresh_from_db()
-        if run.stage == stage_before and not pending_batches(run_id):
-            break
+    try:
+        while True:
+            run = Run.objects.get(pk=run_id)
+            if run.status != Run.Status.RUNNING:
+                break
+            pending = pending_batches(run_id)
+            results = pool.map(one, pending) if pool and len(pending) > 1 else map(one, pending)
+            for _ in results:
+                if on_progress:
+                    on_progress(Run.objects.get(pk=run_id))
+            stage_before = run.stage
+            advance(run_id)
+            run.refresh_from_db()
+            if run.stage == stage_before and not pending_batches(run_id):
+                break
+    finally:
+        if pool:
+            # Every thread closes its own connection: each close task waits at the barrier until
+            # all threads hold one, so no thread can take two.
+            barrier = threading.Barrier(workers)
+
+            def close() -> None:
+                try:
+                    barrier.wait(timeout=30)
+                finally:
+                    connection.close()
+
+            for future in [pool.submit(close) for _ in range(workers)]:
+                try:
+                    future.result()
+                except threading.BrokenBarrierError:
+                    pass
+            pool.shutdown()
     run = Run.objects.get(pk=run_id)
     if on_progress:
         on_progress(run)

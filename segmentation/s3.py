@@ -16,6 +16,7 @@ from llm import interactions
 
 from . import conf
 from .models import LLMInteractionIndex, SegmentationRun
+from .pipeline import run_queries
 
 
 class S3NotConfigured(Exception):
@@ -31,6 +32,7 @@ class Report:
     problems: list = field(default_factory=list)  # (path, reason)
     deleted: list = field(default_factory=list)
     restored: list = field(default_factory=list)
+    queries_updated: int = 0
 
     @property
     def ok(self) -> bool:
@@ -119,7 +121,22 @@ def migrate_run(run: SegmentationRun, *, verify: bool = False, delete_local: boo
         for path in moved:
             local.delete(path)
             report.deleted.append(path)
+        # The llm call rows point at the same files: point them at S3 too, or /llm/calls/<id>/file/
+        # would link to a deleted file.
+        report.queries_updated = _repoint_queries(run, report.deleted, lambda path: _uri(report.bucket, path))
     return report
+
+
+def _repoint_queries(run: SegmentationRun, paths, new_path) -> int:
+    from llm.models import LLMQuery
+
+    updated = 0
+    paths = sorted(set(paths))
+    for start in range(0, len(paths), 500):
+        rows = run_queries(run).filter(file_path__in=paths[start:start + 500]).values_list("pk", "file_path")
+        for pk, path in rows:
+            updated += LLMQuery.objects.filter(pk=pk, file_path=path).update(file_path=new_path(path))
+    return updated
 
 
 def rollback_run(run: SegmentationRun, *, remote=None) -> Report:
@@ -151,4 +168,9 @@ def rollback_run(run: SegmentationRun, *, remote=None) -> Report:
         key = restore(uri)
         if key:
             LLMInteractionIndex.objects.filter(run=run, prompt_file=uri).update(prompt_file=key)
+    # The llm call rows moved with --delete-local come back to their local files (only those on disk again).
+    prefix = f"s3://{report.bucket}/"
+    back = [uri for uri in run_queries(run).filter(file_path__startswith=prefix).values_list("file_path", flat=True)
+            if local.exists(uri[len(prefix):])]
+    report.queries_updated = _repoint_queries(run, back, lambda uri: uri[len(prefix):])
     return report

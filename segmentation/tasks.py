@@ -5,7 +5,6 @@ from celery.signals import worker_ready
 from django.db import OperationalError, transaction
 
 from . import pipeline
-from .models import SegmentationBatch, Stage
 
 
 def enqueue(batch_ids: list[int]) -> None:
@@ -26,27 +25,21 @@ def enqueue(batch_ids: list[int]) -> None:
     max_retries=3,
 )
 def run_batch(self, batch_id: int) -> str:
-    batch = SegmentationBatch.objects.filter(pk=batch_id).values("run_id", "stage").first()
-    if batch is None:
-        return "missing"
     # The task id is the claim: a redelivered task (worker killed, acks_late) may re-enter its own batch.
-    outcome = pipeline.process_batch(batch_id, self.request.id or f"local-{batch_id}")
-    if outcome == "done":
-        next_ids = pipeline.advance(batch["run_id"])
-        if batch["stage"] == Stage.CONSOLIDATE:
-            next_ids = next_ids + pipeline.pending_batches(batch["run_id"])
-        enqueue(next_ids)
+    outcome, next_ids = pipeline.run_one(batch_id, self.request.id or f"local-{batch_id}")
+    enqueue(next_ids)
     return outcome
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
 def resume_stale_runs() -> int:
-    """Re-enqueue runs whose batches were left running by a worker that died."""
-    from .models import SegmentationRun
-
+    """Re-enqueue the work of runs whose worker died (heartbeat older than
+    SEGMENTATION_HEARTBEAT_STALE_SECONDS) or whose queue went quiet; fail a run after
+    SEGMENTATION_MAX_RESUMES automatic resumes. Cheap and idempotent: sent when a worker starts
+    and by the beat watchdog; when nothing is stale it is two indexed queries."""
     started = 0
-    for run in SegmentationRun.objects.filter(status=SegmentationRun.Status.RUNNING, batches__status=SegmentationBatch.Status.RUNNING).distinct():
-        ids = pipeline.resume_run(run, stale_only=True)
+    for run_id in pipeline.stale_run_ids():
+        ids = pipeline.resume_stale(run_id)
         enqueue(ids)
         started += len(ids)
     return started
@@ -54,8 +47,20 @@ def resume_stale_runs() -> int:
 
 @worker_ready.connect
 def _resume_after_worker_restart(sender=None, **kwargs):
-    # Runs whose worker was killed mid-batch continue without anyone pressing "Resume".
-    try:
-        resume_stale_runs.delay()
-    except Exception:  # the broker may be down at start-up; the resume action still works
-        pass
+    # Runs whose worker was killed mid-batch continue without anyone pressing "Resume". The
+    # dead worker's heartbeat may still look fresh right now: look again once it cannot. (A timer
+    # thread rather than a countdown: an ETA task held by a solo worker can stall its consumer.)
+    import threading
+
+    from . import conf
+
+    def send():
+        try:
+            resume_stale_runs.delay()
+        except Exception:  # the broker may be down at start-up; the watchdog and the resume action still work
+            pass
+
+    send()
+    timer = threading.Timer(conf.heartbeat_stale_seconds() + 1, send)
+    timer.daemon = True
+    timer.start()

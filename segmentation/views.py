@@ -7,6 +7,7 @@ from django.db.models import Count, F
 from django.http import Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
 
 from llm.models import LLMProvider
 from products.forms import ProductFilterForm
@@ -60,7 +61,7 @@ def new_run(request):
         try:
             temperature = float(values["temperature"]) if values["temperature"] else None
         except ValueError:
-            error = "Temperature must be a number between 0 and 2."
+            error = gettext("Temperature must be a number between 0 and 2.")
         if not error:
             try:
                 with transaction.atomic():
@@ -73,7 +74,7 @@ def new_run(request):
             except pipeline.StartError as exc:
                 error = str(exc)
             else:
-                messages.success(request, f"Run {run.pk} started over {run.total_products} products.")
+                messages.success(request, gettext("Run %(run)s started over %(count)s products.") % {"run": run.pk, "count": run.total_products})
                 return redirect(run)
     page = Paginator(products, PRODUCTS_PER_PAGE).get_page(query.get("page"))
     providers = LLMProvider.objects.filter(enabled=True).order_by("name")
@@ -101,9 +102,9 @@ def run_progress(request, run_id: str):
 def run_cancel(request, run_id: str):
     run = get_run_for_user(request, run_id)
     if pipeline.cancel_run(run):
-        messages.success(request, "Run cancelled. Batches already sent finish; nothing new is sent.")
+        messages.success(request, gettext("Run cancelled. Batches already sent finish; nothing new is sent."))
     else:
-        messages.error(request, f"The run is {run.get_status_display().lower()}; it cannot be cancelled.")
+        messages.error(request, gettext("The run is %(status)s; it cannot be cancelled.") % {"status": run.get_status_display().lower()})
     return redirect(run)
 
 
@@ -113,11 +114,11 @@ def run_resume(request, run_id: str):
 
     run = get_run_for_user(request, run_id)
     if run.status == SegmentationRun.Status.COMPLETED:
-        messages.error(request, "The run is already completed.")
+        messages.error(request, gettext("The run is already completed."))
         return redirect(run)
     with transaction.atomic():
         enqueue(pipeline.resume_run(run))
-    messages.success(request, "Run resumed: finished batches are kept, the rest are queued again.")
+    messages.success(request, gettext("Run resumed: finished batches are kept, the rest are queued again."))
     return redirect(run)
 
 

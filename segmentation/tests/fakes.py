@@ -4,13 +4,15 @@ import re
 
 from llm.testing.fake_provider import Reply
 
-from products.models import Category, Product
-
 _PROVISIONAL = re.compile(r"^(P_\d+):.*provisional: (S_\d+|none)", re.M)
 _T_LINE = re.compile(r"^(T_\d+): (.+?) - ", re.M)
 
 
 def make_products(n: int, *, category: str = "Dimmer Switches") -> list[int]:
+    # Imported here so the answering half of this module runs without Django (segmentation.bench
+    # serves it from a separate process).
+    from products.models import Category, Product
+
     cat, _ = Category.objects.get_or_create(name=category)
     kinds = ["Smart WiFi dimmer", "Rotary dimmer", "Slide dimmer", "Plug-in dimmer"]
     products = Product.objects.bulk_create(

@@ -1,3 +1,5 @@
+import pytest
+
 from segmentation.batching import calculate_optimal_batch_sizes, split
 
 
@@ -34,3 +36,26 @@ def test_consolidation_call_count_is_one_per_group_per_level():
     assert consolidation_calls(20, 20) == 1
     assert consolidation_calls(50, 20) == 4  # 3 groups, then 1
     assert consolidation_calls(500, 20) == 25 + 2 + 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("context_window", [128_000, 6_000, 3_000])
+def test_batching_on_byte_bounds_gives_the_batches_of_exact_token_counts(context_window):
+    from llm import tokens
+    from segmentation import pipeline, prompting
+    from segmentation.tests.fakes import make_products
+
+    ids = make_products(90)
+    exact = calculate_optimal_batch_sizes(
+        context_window, [tokens.count_text(line) + 2 for line in pipeline._product_lines(ids)],
+        prompt_overhead_tokens=tokens.count_text(prompting.template_text("extract")) + 200,
+        output_tokens_per_product=pipeline.OUTPUT_TOKENS_PER_PRODUCT, max_output_tokens=4096, max_per_batch=40,
+    )
+    assert pipeline._batch_sizes(ids, context_window=context_window, max_output_tokens=4096, max_per_batch=40) == exact
+    bounds = calculate_optimal_batch_sizes(
+        context_window, [len(line.encode()) + 2 for line in pipeline._product_lines(ids)],
+        prompt_overhead_tokens=len(prompting.template_text("extract").encode()) + 200,
+        output_tokens_per_product=pipeline.OUTPUT_TOKENS_PER_PRODUCT, max_output_tokens=4096, max_per_batch=40,
+    )
+    # Big window: the byte bounds are enough. Small ones: they would cut early, so the exact counts decide.
+    assert (bounds == exact) == (context_window == 128_000)

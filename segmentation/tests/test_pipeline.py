@@ -221,3 +221,55 @@ def test_a_list_over_the_maximum_is_refused(owner, catalog, providers, settings)
     with pytest.raises(pipeline.StartError, match="over the maximum of 10"):
         start(owner, catalog[:11])
     assert not SegmentationRun.objects.exists()
+
+
+def test_resume_stale_runs_resumes_a_dead_workers_batch_then_gives_up_after_the_maximum(owner, catalog, smart_fake, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from segmentation.tasks import resume_stale_runs
+
+    settings.SEGMENTATION_HEARTBEAT_STALE_SECONDS = 1
+    settings.SEGMENTATION_MAX_RESUMES = 1
+    run = start(owner, catalog[:20])
+    batch = SegmentationBatch.objects.filter(run=run, stage="extract").first()
+    long_ago = timezone.now() - timedelta(minutes=5)
+
+    def die():  # a worker claimed the batch and died: its heartbeat stopped 5 minutes ago
+        SegmentationBatch.objects.filter(pk=batch.pk).update(status="running", claimed_by="dead", started_at=long_ago,
+                                                             heartbeat_at=long_ago)
+
+    die()
+    assert resume_stale_runs.run() >= 1
+    assert SegmentationBatch.objects.get(pk=batch.pk).status == "pending"
+    run.refresh_from_db()
+    assert run.auto_resumes == 1 and run.status == "running"
+    # A live worker's batch (fresh heartbeat) is left alone, and the run is not counted again.
+    SegmentationBatch.objects.filter(pk=batch.pk).update(status="running", claimed_by="alive", heartbeat_at=timezone.now())
+    SegmentationRun.objects.filter(pk=run.pk).update(updated_at=timezone.now())
+    assert resume_stale_runs.run() == 0
+    assert SegmentationBatch.objects.get(pk=batch.pk).claimed_by == "alive"
+    # Dead again, past SEGMENTATION_MAX_RESUMES: the run fails with the reason instead of running for ever.
+    die()
+    assert resume_stale_runs.run() == 0
+    run.refresh_from_db()
+    assert run.status == "failed" and "SEGMENTATION_MAX_RESUMES=1" in run.error, run.error
+    assert run.auto_resumes == 1
+    assert SegmentationBatch.objects.get(pk=batch.pk).status == "failed"
+    assert resume_stale_runs.run() == 0  # idempotent: nothing left to do
+
+
+def test_the_heartbeat_touches_only_batches_still_held_by_their_claim(owner, catalog, smart_fake):
+    from segmentation import heartbeat
+
+    run = start(owner, catalog[:20])
+    batch = SegmentationBatch.objects.filter(run=run, stage="extract").first()
+    assert pipeline.claim(batch.pk, "task-1") is not None
+    SegmentationBatch.objects.filter(pk=batch.pk).update(heartbeat_at=None)
+    with heartbeat.beating(batch.pk, "task-1"):
+        assert heartbeat.beat_once() == 1
+        assert SegmentationBatch.objects.get(pk=batch.pk).heartbeat_at is not None
+        SegmentationBatch.objects.filter(pk=batch.pk).update(claimed_by="someone-else")
+        assert heartbeat.beat_once() == 0
+    assert heartbeat.beat_once() == 0

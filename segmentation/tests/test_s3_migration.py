@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from llm import interactions
+from llm.models import LLMQuery
 from segmentation import pipeline
 from segmentation.models import LLMInteractionIndex
 
@@ -49,10 +50,18 @@ def finished_run(owner, catalog, smart_fake):
     return pipeline.run_inline(run.pk, workers=1)
 
 
-def test_migration_keeps_the_layout_verifies_and_rolls_back(finished_run, s3):
+def test_migration_keeps_the_layout_verifies_and_rolls_back(finished_run, s3, owner_client):
     run = finished_run
     local_paths = list(LLMInteractionIndex.objects.filter(run=run).values_list("file_path", flat=True))
+    calls = LLMQuery.objects.filter(run_id=run.pk).exclude(file_path="")
+    call_paths = dict(calls.values_list("pk", "file_path"))
+    assert call_paths and set(call_paths.values()) <= set(local_paths)
     call_command("segment_migrate_to_s3", "--run-id", run.pk, "--verify-integrity", "--delete-local")
+    # The llm call rows follow their files to S3 (storage-qualified), so no call page points at a deleted file.
+    for pk, path in calls.values_list("pk", "file_path"):
+        assert path == f"s3://{BUCKET}/{call_paths[pk]}"
+        body = s3.get_object(Bucket=BUCKET, Key=call_paths[pk])["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == LLMQuery.objects.get(pk=pk).file_sha256
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert set(local_paths) <= keys
     assert f"llm_logs/{run.pk}/prompts/extract_taxonomy_prompt.txt" in keys
@@ -66,6 +75,12 @@ def test_migration_keeps_the_layout_verifies_and_rolls_back(finished_run, s3):
     for row in LLMInteractionIndex.objects.filter(run=run):
         assert row.file_path in local_paths and interactions.verify(row.file_path, row.sha256)
         assert interactions.storage().exists(row.prompt_file)
+    # ...and come back with the rollback: the call file view serves them again.
+    assert dict(calls.values_list("pk", "file_path")) == call_paths
+    pk = next(iter(call_paths))
+    response = owner_client.get(f"/llm/calls/{pk}/file/")
+    assert response.status_code == 200
+    assert hashlib.sha256(response.content).hexdigest() == LLMQuery.objects.get(pk=pk).file_sha256
 
 
 def test_a_corrupted_file_is_detected_and_nothing_is_deleted(finished_run, s3):
@@ -85,6 +100,8 @@ def test_a_corrupted_file_is_detected_and_nothing_is_deleted(finished_run, s3):
         assert store.exists(path)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
     assert victim.file_path not in keys
+    # Nothing was deleted, so the llm call rows still point at their local files.
+    assert not LLMQuery.objects.filter(run_id=run.pk, file_path__startswith="s3://").exists()
 
 
 def test_migration_without_a_bucket_says_what_to_set(finished_run, settings):
@@ -92,3 +109,17 @@ def test_migration_without_a_bucket_says_what_to_set(finished_run, settings):
     settings.S3_BUCKET = ""
     with pytest.raises(CommandError, match="SEGMENTATION_S3_BUCKET"):
         call_command("segment_migrate_to_s3", "--run-id", finished_run.pk)
+
+
+def test_the_call_file_view_serves_a_migrated_file_from_s3(finished_run, s3, s3_endpoint, owner_client, settings, monkeypatch):
+    # The shared S3 settings too (not only SEGMENTATION_S3_*), for an llm reader configured from them.
+    for name, value in {"S3_ENDPOINT_URL": s3_endpoint, "S3_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+        setattr(settings, name, value)
+    call_command("segment_migrate_to_s3", "--run-id", finished_run.pk, "--delete-local")
+    row = LLMQuery.objects.filter(run_id=finished_run.pk).exclude(file_path="").first()
+    assert row.file_path.startswith(f"s3://{BUCKET}/")
+    response = owner_client.get(f"/llm/calls/{row.pk}/file/")
+    assert response.status_code == 200
+    assert hashlib.sha256(response.content).hexdigest() == row.file_sha256

@@ -22,7 +22,8 @@ class Command(BaseCommand):
         except s3.S3NotConfigured as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Run {run.pk} -> s3://{report.bucket}/: {len(report.uploaded)} uploaded, "
-                          f"{len(report.verified)} verified, {len(report.already)} already in S3, {len(report.deleted)} local deleted")
+                          f"{len(report.verified)} verified, {len(report.already)} already in S3, {len(report.deleted)} local deleted, "
+                          f"{report.queries_updated} llm call row(s) pointed at S3")
         for path, reason in report.problems:
             self.stderr.write(f"PROBLEM {path}: {reason}")
         if not report.ok:

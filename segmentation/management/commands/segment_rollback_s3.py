@@ -18,7 +18,8 @@ class Command(BaseCommand):
             report = s3.rollback_run(run)
         except s3.S3NotConfigured as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"Run {run.pk}: index back on local storage; {len(report.restored)} file(s) downloaded from S3")
+        self.stdout.write(f"Run {run.pk}: index back on local storage; {len(report.restored)} file(s) downloaded from S3, "
+                          f"{report.queries_updated} llm call row(s) pointed back at local files")
         for path, reason in report.problems:
             self.stderr.write(f"PROBLEM {path}: {reason}")
         if not report.ok:
