@@ -7,3 +7,4 @@ class LlmConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, receivers  # noqa: F401  (registers the template check, connects receivers)
+        from . import definitions  # noqa: F401  (connects the signals that invalidate cached definitions)

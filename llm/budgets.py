@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import definitions
 from .errors import LLMBudgetExceeded
 from .models import Budget, BudgetUsage
 
@@ -35,6 +36,24 @@ class Reservation:
         )
         self.usage_ids = []
 
+    def settle_statement(self, actual: Decimal | None) -> tuple[str, list] | None:
+        """``settle`` as one SQL statement, to run in the same transaction as the log row's update.
+
+        Call ``settled()`` once it has run; if it could not run, call ``settle`` instead.
+        """
+        if not self.usage_ids:
+            return None
+        spent = self.amount if actual is None else actual
+        table = BudgetUsage._meta.db_table
+        sql = (
+            f"UPDATE {table} SET reserved_usd = reserved_usd - %s, spent_usd = spent_usd + %s "
+            f"WHERE id IN ({', '.join(['%s'] * len(self.usage_ids))})"
+        )
+        return sql, [self.amount, spent, *self.usage_ids]
+
+    def settled(self) -> None:
+        self.usage_ids = []
+
     def release(self) -> None:
         """Nothing was billed (the request never reached the provider)."""
         self.settle(Decimal("0"))
@@ -46,8 +65,13 @@ def period_start(period: str, today: date | None = None) -> date:
 
 
 def applicable(user) -> list[Budget]:
+    """The enabled budgets that cover ``user``: the global ones and the user's own (cached per process)."""
+    user_id = getattr(user, "pk", None)
+    cached = definitions.enabled_budgets()
+    if cached is not None:
+        return [b for b in cached if b.user_id is None or (user_id and b.user_id == user_id)]
     who = Q(user__isnull=True)
-    if getattr(user, "pk", None):
+    if user_id:
         who |= Q(user=user)
     return list(Budget.objects.filter(who, enabled=True).select_related("user"))
 
@@ -75,11 +99,12 @@ def reserve(user, max_cost: Decimal | None, *, what: str) -> Reservation:
         )
     taken: list[int] = []
     for budget in budgets:
-        row = _usage_row(budget)
-        updated = BudgetUsage.objects.filter(
-            pk=row.pk, spent_usd__lte=budget.limit_usd - max_cost - F("reserved_usd")
-        ).update(reserved_usd=F("reserved_usd") + max_cost)
-        if not updated:
+        start = period_start(budget.period)
+        usage_id = _take(budget, start, max_cost)
+        if usage_id is None:  # refused, or the period's first call: its usage row doesn't exist yet
+            row = _usage_row(budget)
+            usage_id = _take(budget, start, max_cost)
+        if usage_id is None:
             Reservation(taken, max_cost).release()
             row.refresh_from_db()
             left = max(budget.limit_usd - row.spent_usd - row.reserved_usd, Decimal("0"))
@@ -89,8 +114,23 @@ def reserve(user, max_cost: Decimal | None, *, what: str) -> Reservation:
                 f"${left:.4f}, and {what} may cost up to ${max_cost:.4f}. Raise the budget in admin, "
                 "wait for the next period, or ask for fewer output tokens."
             )
-        taken.append(row.pk)
+        taken.append(usage_id)
     return Reservation(taken, max_cost)
+
+
+def _take(budget: Budget, start: date, amount: Decimal) -> int | None:
+    """Reserve ``amount`` if it fits under the limit: one conditional UPDATE (so concurrent callers
+    can never reserve past the limit), returning the usage row's id, or None when it doesn't fit
+    or the row doesn't exist."""
+    table = BudgetUsage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET reserved_usd = reserved_usd + %s "
+            f"WHERE budget_id = %s AND period_start = %s AND spent_usd <= %s - %s - reserved_usd RETURNING id",
+            [amount, budget.pk, start, budget.limit_usd, amount],
+        )
+        found = cursor.fetchone()
+    return found[0] if found else None
 
 
 def status_for(user) -> list[dict]:

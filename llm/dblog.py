@@ -7,24 +7,139 @@ default) those two commits don't wait: an application crash loses nothing (the c
 happened), only a crash of the database server itself could lose the last fraction of a second
 of log rows — and the interaction file, written before the row is finalised, still holds the
 answer. Other writes of the app are untouched.
+
+Round trips cost more than the SQL itself, so on PostgreSQL each of those two writes is one
+message to the server: ``insert`` sends ``SET LOCAL …; INSERT … RETURNING id`` and ``update``
+sends ``SET LOCAL …; UPDATE …; <the statements that belong with it>`` (rollup, budget, cache).
+Several statements in one simple-protocol message run as one transaction, so they commit or
+fail together, exactly like the ``transaction.atomic()`` block they replace. Inside a caller's
+transaction the statements just join it (no SET LOCAL). Elsewhere (SQLite, server-side binding)
+the ORM does the same work in more round trips.
 """
 
+import copy
 from contextlib import contextmanager
+from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Model
+
+_ASYNC = "SET LOCAL synchronous_commit TO OFF"
+
+
+def _async_commit() -> bool:
+    return (
+        getattr(settings, "LLM_LOG_ASYNC_COMMIT", True)
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block  # inside the caller's transaction: its own rules apply
+    )
 
 
 @contextmanager
 def log_write():
-    if (
-        not getattr(settings, "LLM_LOG_ASYNC_COMMIT", True)
-        or connection.vendor != "postgresql"
-        or connection.in_atomic_block  # inside the caller's transaction: its own rules apply
-    ):
+    if not _async_commit():
         yield
         return
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(_ASYNC)
         yield
+
+
+def _one_message(conn) -> bool:
+    """Can several statements go to the server as one message? (psycopg's client-side binding: yes.)"""
+    return conn.vendor == "postgresql" and not conn.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+
+
+def _run(conn, statements: list[tuple[str, list]], *, returning: bool = False):
+    prefix = [(_ASYNC, [])] if (
+        getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) and not conn.in_atomic_block
+    ) else []
+    sql = "; ".join(s for s, _ in prefix + statements)
+    params = [p for _, ps in prefix + statements for p in ps]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning:
+            for _ in prefix:
+                cursor.nextset()
+            return cursor.fetchone()[0]
+    return None
+
+
+def _prepared(conn, obj: Model, fields, add: bool) -> list:
+    return [f.get_db_prep_save(f.pre_save(obj, add), conn) for f in fields]
+
+
+@lru_cache(maxsize=None)
+def _columns(model: type[Model]) -> tuple:
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+
+
+@lru_cache(maxsize=None)
+def _insert_sql(model: type[Model]) -> str:
+    meta, qn = model._meta, connection.ops.quote_name
+    fields = _columns(model)
+    return (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {qn(meta.pk.column)}"
+    )
+
+
+@lru_cache(maxsize=256)
+def _update_sql(model: type[Model], fields: tuple) -> str:
+    meta, qn = model._meta, connection.ops.quote_name
+    assignments = ", ".join(qn(f.column) + " = %s" for f in fields)
+    return f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s"
+
+
+def insert(obj: Model) -> None:
+    """INSERT ``obj`` (a new row; save() signals are not sent) and set its primary key."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if not _one_message(conn):
+        with log_write():
+            obj.save(force_insert=True)
+        return
+    fields = _columns(type(obj))
+    obj.pk = _run(conn, [(_insert_sql(type(obj)), _prepared(conn, obj, fields, True))], returning=True)
+    obj._state.adding = False
+    obj._state.db = conn.alias
+    obj._dblog_written = _snapshot(obj, fields)
+
+
+def _snapshot(obj: Model, fields) -> dict:
+    # Copies, so that a dict or list changed in place still counts as changed.
+    values = {f.attname: getattr(obj, f.attname) for f in fields}
+    return {k: copy.deepcopy(v) if isinstance(v, (dict, list)) else v for k, v in values.items()}
+
+
+def update(obj: Model, also: list[tuple[str, list]] = ()) -> None:
+    """UPDATE ``obj`` and run ``also`` (SQL, params) in the same transaction.
+
+    After ``insert`` only the columns that changed since are sent (a shorter statement that
+    psycopg can cache); otherwise every column, as ``save()`` does.
+    """
+    also = list(also)
+    conn = connections[DEFAULT_DB_ALIAS]
+    if not _one_message(conn):
+        with log_write():
+            obj.save()
+            with conn.cursor() as cursor:
+                for sql, params in also:
+                    cursor.execute(sql, params)
+        return
+    fields = _columns(type(obj))
+    written = getattr(obj, "_dblog_written", None)
+    if written is not None:
+        fields = tuple(
+            f for f in fields
+            if getattr(f, "auto_now", False)
+            or f.attname not in written
+            or getattr(obj, f.attname) != written[f.attname]
+        )
+    statements = also
+    if fields:
+        statements = [(_update_sql(type(obj), fields), _prepared(conn, obj, fields, False) + [obj.pk])] + also
+    if statements:
+        _run(conn, statements)
+    obj._dblog_written = {**(written or {}), **_snapshot(obj, fields)}

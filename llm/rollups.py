@@ -6,6 +6,7 @@ recomputes a date range from LLMQuery in one GROUP BY, for repairs and for bulk-
 """
 
 from datetime import date
+from functools import lru_cache
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
@@ -38,18 +39,39 @@ def _values(row: LLMQuery) -> list:
     ] + [1 if bucket == i else 0 for i in range(len(LATENCY_COLUMNS))]
 
 
-def record(row: LLMQuery) -> None:
-    if row.status in UNCOUNTED:
-        return
+def _sql(placeholders: list[str] | None = None) -> str:
     table = UsageDaily._meta.db_table
     columns = ROLLUP_DIMENSIONS + MEASURES
     updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in MEASURES)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(placeholders or ['%s'] * len(columns))}) "
         f"ON CONFLICT ({', '.join(ROLLUP_DIMENSIONS)}) DO UPDATE SET {updates}"
     )
+
+
+_SQL = _sql()
+_N_FIXED = len(ROLLUP_DIMENSIONS) + len(MEASURES) - len(LATENCY_COLUMNS)
+
+
+@lru_cache(maxsize=None)
+def _sql_for_bucket(bucket: int | None) -> str:
+    # The latency-bucket counters are constants (one 1, the rest 0): written into the SQL, so
+    # the statement keeps few parameters and psycopg can cache its parsing.
+    return _sql(["%s"] * _N_FIXED + ["1" if bucket == i else "0" for i in range(len(LATENCY_COLUMNS))])
+
+
+def statement(row: LLMQuery) -> tuple[str, list] | None:
+    """The upsert that adds ``row`` to its day (None while the call is not final), to run with the row's update."""
+    if row.status in UNCOUNTED:
+        return None
+    return _sql_for_bucket(bucket_of(row.latency_ms)), _values(row)[:_N_FIXED]
+
+
+def record(row: LLMQuery) -> None:
+    if row.status in UNCOUNTED:
+        return
     with connection.cursor() as cursor:
-        cursor.execute(sql, _values(row))
+        cursor.execute(_SQL, _values(row))
 
 
 def rebuild(start: date | None = None, end: date | None = None) -> int:

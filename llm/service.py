@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import content as content_parts
-from . import budgets, interactions, ratelimit, rollups, structured
+from . import budgets, definitions, interactions, ratelimit, rollups, structured
 from . import cache as answer_cache
 from .errors import (
     LLMError,
@@ -31,9 +31,10 @@ from .errors import (
 from .models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from .retry import ms_since, run_id_of, with_retries
 from .pricing import cost_for
-from .dblog import log_write
+from . import dblog
 from .estimate import count_input_tokens
 from .providers import ProviderRequest, ProviderResponse, Usage, client_for, get_provider, resolve_model
+from .providers.base import redact_keys
 
 logger = logging.getLogger(__name__)
 
@@ -147,23 +148,23 @@ class _Call:
 
     def new_row(self, status: str) -> LLMQuery:
         self.attempt += 1
-        with log_write():
-            row = LLMQuery.objects.create(
-                user=self.user if getattr(self.user, "pk", None) else None,
-                purpose=self.purpose,
-                run_id=self.run_id,
-                interaction_type=self.interaction_type,
-                batch=self.batch,
-                provider=self.provider,
-                model=self.model,
-                provider_name=self.provider.name,
-                model_name=self.model.name,
-                params=self.params,
-                status=status,
-                attempt=self.attempt,
-                key_source=self.key_source,
-                cache_key=self.cache_key,
-            )
+        row = LLMQuery(
+            user=self.user if getattr(self.user, "pk", None) else None,
+            purpose=self.purpose,
+            run_id=self.run_id,
+            interaction_type=self.interaction_type,
+            batch=self.batch,
+            provider=self.provider,
+            model=self.model,
+            provider_name=self.provider.name,
+            model_name=self.model.name,
+            params=self.params,
+            status=status,
+            attempt=self.attempt,
+            key_source=self.key_source,
+            cache_key=self.cache_key,
+        )
+        dblog.insert(row)  # committed before the call: a crash during it still leaves this row
         self.query_ids.append(row.pk)
         return row
 
@@ -203,8 +204,14 @@ class _Call:
         }
 
     def finish_row(self, row: LLMQuery, *, messages: list[dict], response: ProviderResponse | None, status: str,
-                   error: str = "", latency_ms: int, http_status: int | None = None) -> None:
-        """Write the interaction file first, then the row: a DB failure never loses the answer."""
+                   error: str = "", latency_ms: int, http_status: int | None = None, cache_ttl: int | None = None,
+                   cache_answer: bool = False) -> None:
+        """Write the interaction file first, then the row: a DB failure never loses the answer.
+
+        The row's update, its rollup, the budget settlement and (``cache_answer``) the answer's
+        cache entry are one transaction and one round trip to the database (see llm/dblog.py).
+        """
+        error = redact_keys(error, self.api_key)  # never a key, even one a provider echoed back
         row.status = status
         row.error = error[:5000]
         row.latency_ms = latency_ms
@@ -218,7 +225,8 @@ class _Call:
             row.output_tokens = u.output_tokens
             row.reasoning_tokens = u.reasoning_tokens
             row.cost_usd = cost_for(self.model, u)
-        self._settle(row, response)
+        reservation, self.reservation = self.reservation, None
+        self._settle_slot(response)
         path = interactions.file_name(
             run_id=self.run_id, interaction_type=self.interaction_type, batch=self.batch, attempt=row.attempt,
             when=row.created_at, unique=f"{self.cache_key}:{row.pk}",
@@ -230,15 +238,30 @@ class _Call:
         except Exception:  # storage down: keep the row (with its tokens and cost) and say so
             logger.exception("Could not write the interaction file for query %s", row.pk)
             row.error = (row.error + "\n" if row.error else "") + "Interaction file could not be written."
-        with log_write():
-            row.save()
-            rollups.record(row)
+        also = [rollups.statement(row)]
+        # Book the real cost against the budgets (nothing when the provider never answered).
+        spent = row.cost_usd if response is not None else Decimal("0")
+        if reservation is not None:
+            also.append(reservation.settle_statement(spent))
+        if cache_answer and response is not None:
+            # Stored under the key of the original request, even when a retry prompt got the answer.
+            also.append(
+                answer_cache.store_statement(self.cache_key, row, response.text, vars(response.usage), cache_ttl)
+            )
+        try:
+            dblog.update(row, [a for a in also if a is not None])
+        except Exception:
+            if reservation is not None and reservation.usage_ids:
+                try:  # never leave the budget reserved because the log row could not be written
+                    reservation.settle(spent)
+                except Exception:
+                    logger.exception("Could not settle the budget reservation of query %s", row.pk)
+            raise
+        if reservation is not None:
+            reservation.settled()
 
-    def _settle(self, row: LLMQuery, response: ProviderResponse | None) -> None:
-        """Book the real cost against the budgets and the real tokens against the rate window."""
-        if self.reservation is not None:
-            self.reservation.settle(row.cost_usd if response is not None else Decimal("0"))
-            self.reservation = None
+    def _settle_slot(self, response: ProviderResponse | None) -> None:
+        """Book the real tokens against the rate window."""
         if self.slot is not None:
             if response is not None:
                 self.slot.settle(response.usage.input_tokens + response.usage.output_tokens)
@@ -298,6 +321,7 @@ class _Call:
 
 
 
+@definitions.pinning  # one check of the cached provider/model/budget rows per call
 def complete(
     *,
     purpose: str,
@@ -393,10 +417,8 @@ def complete(
                 continue
             parsed = result.value
         call.finish_row(row, messages=conversation, response=response, status=LLMQuery.Status.OK,
-                        latency_ms=latency, http_status=response.http_status)
-        if settings.LLM_CACHE_ENABLED:
-            # Stored under the key of the original request, even when a retry prompt got the answer.
-            answer_cache.store(call.cache_key, row, response.text, vars(response.usage), cache_ttl)
+                        latency_ms=latency, http_status=response.http_status,
+                        cache_answer=settings.LLM_CACHE_ENABLED, cache_ttl=cache_ttl)
         return Completion(
             text=response.text, parsed=parsed, usage=response.usage, cost_usd=row.cost_usd, query_id=row.pk,
             provider=provider_row.name, model=model_row.name, latency_ms=latency, file_path=row.file_path,
@@ -427,9 +449,7 @@ def _from_cache(call: _Call, schema) -> Completion | None:
     row.file_path, row.file_sha256 = entry.file_path, entry.file_sha256
     row.latency_ms = ms_since(started)
     row.finished_at = timezone.now()
-    with log_write():
-        row.save()
-        rollups.record(row)
+    dblog.update(row, [rollups.statement(row)])
     return Completion(
         text=entry.response_text, parsed=parsed, usage=usage, cost_usd=Decimal("0"), query_id=row.pk,
         provider=call.provider.name, model=call.model.name, latency_ms=row.latency_ms, file_path=row.file_path,

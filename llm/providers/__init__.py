@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from .. import definitions
 from ..errors import LLMConfigurationError
 from ..models import LLMModel, LLMProvider
 from .anthropic_provider import AnthropicProvider
@@ -35,7 +36,7 @@ def get_provider(provider: "LLMProvider | str | None") -> LLMProvider:
     if isinstance(provider, LLMProvider):
         return provider
     if provider:
-        found = LLMProvider.objects.filter(name=provider).first()
+        found = definitions.provider_named(provider)
         if found is None:
             names = ", ".join(LLMProvider.objects.values_list("name", flat=True)) or "none"
             raise LLMConfigurationError(f"Unknown provider {provider!r}. Known providers: {names}.")
@@ -47,7 +48,10 @@ def default_provider() -> LLMProvider:
     """LLM_DEFAULT_PROVIDER if set, else the first configured provider, else the manual one."""
     if settings.LLM_DEFAULT_PROVIDER:
         return get_provider(settings.LLM_DEFAULT_PROVIDER)
-    candidates = list(LLMProvider.objects.filter(enabled=True))
+    everything = definitions.providers()
+    if everything is None:
+        everything = list(LLMProvider.objects.all())
+    candidates = [p for p in everything if p.enabled]
     for kind in _DEFAULT_ORDER:
         for p in candidates:
             if p.kind == kind and p.is_configured:
@@ -74,16 +78,14 @@ def resolve_model(provider: LLMProvider, model: "LLMModel | str | None") -> LLMM
             raise LLMConfigurationError(f"Provider {provider.name} has no models: name one with model=… or add it in admin.")
         first.provider = provider
         return first
-    found, created = LLMModel.objects.get_or_create(
-        provider=provider,
-        name=name,
-        defaults={"price_source": LLMModel.PriceSource.UNKNOWN}
+    return definitions.model_named(
+        provider,
+        name,
+        {"price_source": LLMModel.PriceSource.UNKNOWN}
         if provider.kind != LLMProvider.Kind.MANUAL
         else {"price_source": LLMModel.PriceSource.BUNDLED, "input_price_per_1m": 0, "output_price_per_1m": 0,
               "cached_input_price_per_1m": 0},
     )
-    found.provider = provider  # saves a query every time the price is read
-    return found
 
 
 def provider_statuses() -> list[dict]:

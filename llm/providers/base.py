@@ -7,6 +7,7 @@ import email.utils
 from contextlib import contextmanager
 import hashlib
 import os
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -160,9 +161,21 @@ def parse_retry_after(headers) -> float | None:
         return max(parsed.timestamp() - time.time(), 0.0)
 
 
+# Provider keys as they appear in error texts: OpenAI/Anthropic "sk-…", Gemini "AIza…", ours "llmp_…".
+_KEY_PATTERN = re.compile(r"(sk-|AIza|llmp_)[A-Za-z0-9_\-]{6,}")
+
+
+def redact_keys(text: str, *known: str | None) -> str:
+    """``text`` with API keys cut to their last 4 characters (providers echo a refused key back)."""
+    for key in known:
+        if key and len(key) >= 8:
+            text = text.replace(key, f"…{key[-4:]}")
+    return _KEY_PATTERN.sub(lambda m: f"{m.group(1)}…{m.group(0)[-4:]}", text or "")
+
+
 def error_for_status(provider: str, model: str, http_status: int, detail: str, headers=None) -> ProviderCallError:
     """Map an HTTP status to a ProviderCallError with a message that says what to fix."""
-    detail = (detail or "").strip()[:500]
+    detail = redact_keys((detail or "").strip())[:500]
     where = f"{provider} rejected the request for model {model!r} (HTTP {http_status})"
     if http_status == 401:
         return ProviderCallError(
