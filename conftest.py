@@ -42,7 +42,16 @@ def _isolated_files_and_fast_retries(settings, tmp_path):
     settings.LLM_RETRY_MAX_DELAY = 0.05
     settings.LLM_DEFAULT_PROVIDER = ""
     settings.LLM_DEFAULT_MODEL = ""
+    # API rate limits count in the shared Redis by username: off unless a test sets its own
+    # (tests/security/test_throttling.py).
+    settings.API_THROTTLE_ANON = settings.API_THROTTLE_USER = "0"
+    # Provider/model/budget rows cached by llm.definitions belong to the previous test's
+    # (rolled back) data; QuerySet.update() in tests sends no signal either.
+    from llm import definitions
+
+    definitions.forget()
     yield
+    definitions.forget()
 
 
 @pytest.fixture
@@ -90,6 +99,7 @@ def fake(fake_server):
 @pytest.fixture
 def providers(db, fake, monkeypatch):
     """The default providers, with bundled prices, all pointing at the fake server."""
+    from llm import definitions
     from llm.bootstrap import ensure_defaults
     from llm.models import LLMProvider
 
@@ -101,6 +111,7 @@ def providers(db, fake, monkeypatch):
     LLMProvider.objects.filter(name="anthropic").update(base_url=fake.anthropic_base_url)
     LLMProvider.objects.filter(name="gemini").update(base_url=fake.gemini_base_url)
     LLMProvider.objects.filter(name="ollama").update(base_url=fake.openai_base_url, enabled=True)
+    definitions.forget()  # update() sends no signal
     return {p.name: p for p in LLMProvider.objects.all()}
 
 

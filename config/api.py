@@ -1,10 +1,12 @@
 """The JSON API: one NinjaAPI, each app contributes a router."""
 
+from django.db import DataError
 from ninja import NinjaAPI
 from ninja.security import django_auth
 
 from accounts.api import router as accounts_router
 from accounts.auth import ApiTokenAuth
+from accounts.throttling import ApiAnonThrottle, ApiUserThrottle
 from artifacts.api import router as artifacts_router
 from codegen.api import router as codegen_router
 from llm.api import router as llm_router
@@ -18,6 +20,7 @@ api = NinjaAPI(
     description="Session auth for the browser; `Authorization: Bearer <token>` for scripts "
     "(create a token on your account page or with `manage.py create_api_token USER`).",
     auth=[ApiTokenAuth(), django_auth],
+    throttle=[ApiAnonThrottle(), ApiUserThrottle()],  # rates: settings API_THROTTLE_ANON / _USER
     urls_namespace="api",
 )
 api.add_router("/", accounts_router)
@@ -27,3 +30,12 @@ api.add_router("/artifacts/", artifacts_router)
 api.add_router("/products/", products_router)
 api.add_router("/segmentation/", segmentation_router)
 api.add_router("/codegen/", codegen_router)
+
+
+@api.exception_handler(DataError)
+def refuse_unstorable_input(request, exc):
+    # A NUL byte or an out-of-range number in a parameter reaches PostgreSQL as a DataError:
+    # the client's mistake (400), not a server error.
+    return api.create_response(
+        request, {"detail": "A parameter holds a value the database cannot take (a NUL character or a number "
+                            "out of range)."}, status=400)

@@ -75,6 +75,20 @@ class PriceKnownFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RequestIdFilter(admin.SimpleListFilter):
+    """``?request_id=<id>``: every call of one user action (exact, indexed). In the sidebar only while in use."""
+
+    title = "request id"
+    parameter_name = "request_id"
+
+    def lookups(self, request, model_admin):
+        # Django applies only filters that have choices: the id being filtered on is the one choice.
+        return [(self.value(), self.value())] if self.value() else []
+
+    def queryset(self, request, queryset):
+        return queryset.filter(request_id=self.value()) if self.value() else queryset
+
+
 @admin.register(LLMModel)
 class LLMModelAdmin(admin.ModelAdmin):
     list_display = ("name", "provider", "price_flag", "input_price_per_1m", "cached_input_price_per_1m", "output_price_per_1m",
@@ -98,9 +112,9 @@ class LLMModelAdmin(admin.ModelAdmin):
 class LLMQueryAdmin(admin.ModelAdmin):
     list_display = ("id", "created_at", "purpose", "provider_name", "model_name", "status", "attempt", "input_tokens",
                     "output_tokens", "cost_usd", "latency_ms", "user")
-    list_filter = ("status", "provider_name", "model_name", "purpose", "created_at")
+    list_filter = ("status", "provider_name", "model_name", "purpose", "created_at", RequestIdFilter)
     date_hierarchy = "created_at"
-    search_fields = ("purpose", "run_id", "cache_key", "error", "model_name")
+    search_fields = ("purpose", "run_id", "request_id", "cache_key", "error", "model_name")
     list_select_related = ("user",)
     show_full_result_count = False
     readonly_fields = [f.name for f in LLMQuery._meta.fields if f.name != "params"] + ["params_pretty", "interaction_file"]

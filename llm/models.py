@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from ops.context import current_request_id
+
 # Environment variables each provider kind reads when its row leaves them blank.
 KIND_ENV = {
     "openai": {"key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"},
@@ -197,6 +199,9 @@ class LLMQuery(models.Model):
         max_length=10, default="app", help_text="Whose key paid: app (ours), user (their own key), manual (copy/paste)."
     )
     cache_key = models.CharField(max_length=64, blank=True)
+    # The web request (or task) that led to this call: the same id is in the log lines of the
+    # web process and the workers (ops/context.py). Filled from the context when the row is created.
+    request_id = models.CharField(max_length=64, blank=True, db_index=True, default=current_request_id)
     file_path = models.CharField(max_length=500, blank=True)
     file_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

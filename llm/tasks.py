@@ -6,7 +6,7 @@ from django.db import OperationalError
 
 # Seconds to wait before each retry when the database is unreachable.
 RETRY_SCHEDULE = [5, 30, 120]
-SOFT_LIMIT, HARD_LIMIT = 600, 660
+# Time limits: the queue's (CELERY_QUEUE_TIME_LIMITS; interactive for prompt jobs, images for images).
 
 
 def _run(task, model, pk: int, runner) -> None:
@@ -26,11 +26,11 @@ def _run(task, model, pk: int, runner) -> None:
         raise task.retry(exc=exc, countdown=RETRY_SCHEDULE[retries], max_retries=len(RETRY_SCHEDULE))
     except SoftTimeLimitExceeded:
         model.objects.filter(pk=pk).update(
-            status="failed", error=f"Stopped: the job ran longer than its {SOFT_LIMIT} s time limit."
+            status="failed", error=f"Stopped: the job ran longer than its {getattr(task, 'soft_time_limit', None) or '?'} s time limit."
         )
 
 
-@shared_task(bind=True, acks_late=True, soft_time_limit=SOFT_LIMIT, time_limit=HARD_LIMIT)
+@shared_task(bind=True, acks_late=True)
 def run_llm_job(self, job_id: int) -> None:
     from .jobs import run_job
     from .models import LLMJob
@@ -38,9 +38,35 @@ def run_llm_job(self, job_id: int) -> None:
     _run(self, LLMJob, job_id, run_job)
 
 
-@shared_task(bind=True, acks_late=True, soft_time_limit=SOFT_LIMIT, time_limit=HARD_LIMIT)
+@shared_task(bind=True, acks_late=True)
 def run_image_job(self, image_id: int) -> None:
     from .images import run_job
     from .models import GeneratedImage
 
     _run(self, GeneratedImage, image_id, run_job)
+
+
+@shared_task(acks_late=True)
+def rebuild_recent_rollups(days: int | None = None) -> int:
+    """Recompute the last ``days`` days of UsageDaily (beat, hourly): repairs any drift, e.g. calls
+    that settled after their day was counted. Safe to run twice (a delete and insert per range)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from .rollups import rebuild
+
+    days = settings.LLM_ROLLUP_DAYS if days is None else days
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}.")
+    today = timezone.now().date()
+    return rebuild(start=today - timedelta(days=days - 1), end=today)
+
+
+@shared_task(acks_late=True)
+def prune_cache() -> int:
+    """Delete expired answer-cache entries (beat, every few hours)."""
+    from .cache import prune_expired
+
+    return prune_expired()

@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from . import interactions
 from .errors import LLMError
@@ -70,7 +71,8 @@ def call_file(request, pk: int):
     except (FileNotFoundError, OSError):
         raise Http404("The interaction file is missing from storage.") from None
     response = HttpResponse(data, content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="{row.file_path.rsplit("/", 1)[-1]}"'
+    # A compressed old file (``.json.gz``) is served as the JSON it holds (interactions.read unpacks it).
+    response["Content-Disposition"] = f'attachment; filename="{row.file_path.rsplit("/", 1)[-1].removesuffix(interactions.GZ)}"'
     return response
 
 
@@ -148,12 +150,12 @@ def manual_detail(request, pk: int):
     error = ""
     if request.method == "POST":
         if not item.is_pending:
-            messages.info(request, "This prompt was already answered.")
+            messages.info(request, gettext("This prompt was already answered."))
             return redirect("llm:call", pk=pk)
         if form.is_valid():
             result = submit_answer(pk, form.cleaned_data["answer"], form.cleaned_data["model_name"], request.user)
             if result.ok:
-                messages.success(request, f"Answer accepted for query #{pk}. Whatever was waiting on it is running again.")
+                messages.success(request, gettext("Answer accepted for query #%(pk)s. Whatever was waiting on it is running again.") % {"pk": pk})
                 return redirect(reverse("llm:manual-list"))
             error = result.error
             item.refresh_from_db()

@@ -1,8 +1,11 @@
 """Readiness probes: can this process reach what it needs right now?"""
 
+import importlib
+import importlib.util
 import time
 import uuid
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
@@ -55,3 +58,44 @@ def readiness() -> dict:
     results = {"database": _timed(database), "broker": _timed(broker), "storage": _timed(storage)}
     results["providers"] = _timed(providers) if results["database"]["ok"] else {"ok": False, "detail": "database down", "ms": 0}
     return results
+
+
+# --- System checks (`manage.py check`) -------------------------------------------------------
+
+def longest_task_limit(app=None) -> tuple[str, int]:
+    """The registered task that may run longest (its hard time limit, else its soft one)."""
+    from config.celery import app as default_app
+
+    app = app or default_app
+    # Import the apps' task modules ourselves: Celery's import_default_modules() runs the Django
+    # checks again (its Django fixup), which would call this check again.
+    for config in django_apps.get_app_configs():
+        if importlib.util.find_spec(f"{config.name}.tasks") is not None:
+            importlib.import_module(f"{config.name}.tasks")
+    longest = ("", 0)
+    for name, task in app.tasks.items():
+        if name.startswith("celery."):
+            continue
+        limit = task.time_limit or task.soft_time_limit or 0
+        if limit > longest[1]:
+            longest = (name, limit)
+    return longest
+
+
+def check_visibility_timeout(app_configs=None, **kwargs):
+    """On Redis a late-acked task still unacknowledged after the visibility timeout is handed to a
+    second worker: the timeout must outlast every task, or long tasks run twice."""
+    from django.core.checks import Warning
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return []
+    timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    name, limit = longest_task_limit()
+    if timeout <= limit:
+        return [Warning(
+            f"CELERY_VISIBILITY_TIMEOUT ({timeout} s) is not longer than the time limit of {name} ({limit} s): "
+            "Redis would hand a running task to a second worker.",
+            hint=f"Set CELERY_VISIBILITY_TIMEOUT above {limit} (e.g. {limit * 2}), or lower that task's limit.",
+            id="ops.W001",
+        )]
+    return []

@@ -5,12 +5,13 @@ and a Celery broker on Kombu's filesystem transport. ``DATABASE_URL``, ``REDIS_U
 ``CELERY_BROKER_URL`` and ``STORAGE_BACKEND=s3`` switch to the real services.
 """
 
+import urllib.parse
 from pathlib import Path
 
 import environ
 from kombu import Queue
 
-from config.queues import queue_names, task_routes
+from config.queues import QueueTimeLimits, queue_names, task_routes
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -45,9 +46,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response (redirects, static files, errors) carries X-Request-ID.
+    "ops.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions (it may read the language from there), before CommonMiddleware.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -103,6 +108,11 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# User-facing strings are marked for translation. English is the source and, for now, the only
+# language offered: locale/fr/ is an untranslated catalogue made by `makemessages -l fr`. To ship
+# a language, translate its django.po, run `compilemessages` and add it here.
+LANGUAGES = [("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 # --- Static files and storage --------------------------------------------------------
 STATIC_URL = "static/"
@@ -140,8 +150,19 @@ STORAGES = {
 # --- Cache -----------------------------------------------------------------------------
 # Shared by the web server and the workers: Redis when configured, else a folder under var/.
 REDIS_URL = env.str("REDIS_URL", default="")
+
+
+def _next_redis_db(url: str) -> str:
+    """The same Redis server, the next database number: cache.clear() runs FLUSHDB, which must
+    never reach the broker's queues in REDIS_URL's own database."""
+    parsed = urllib.parse.urlsplit(url)
+    db = int(parsed.path.strip("/") or 0)
+    return urllib.parse.urlunsplit(parsed._replace(path=f"/{db + 1}"))
+
+
+REDIS_CACHE_URL = env.str("REDIS_CACHE_URL", default=_next_redis_db(REDIS_URL) if REDIS_URL else "")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
 }
@@ -149,17 +170,23 @@ CACHES = {
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=7200)  # s; Redis broker only
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),  # else kombu writes ./control/
         "store_processed": False,
     }
 else:
-    # Longer than the longest task, so a late-acked task is not redelivered while it runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    # Longer than the longest task's hard time limit (and the longest countdown), so a late-acked
+    # task is not redelivered to a second worker while the first still runs it. A worker killed
+    # with -9 leaves its task unacknowledged: Redis hands it out again after this long (the
+    # watchdog, ops/tasks.py, usually resumes the work sooner). `manage.py check` warns (ops.W001)
+    # when a registered task may run longer than this.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_IGNORE_RESULT = True
 # Three queues so a 20,000-product run never delays a user's single artifact: "interactive"
 # (artifacts, wizard steps, playground jobs, webhooks), "bulk" (segmentation batches, codegen
@@ -178,8 +205,31 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
+# (soft, hard) seconds per queue for every task that declares no limits of its own (applied as
+# task annotations, config/queues.py QueueTimeLimits): at the soft limit the task gets
+# SoftTimeLimitExceeded and records why it stopped; at the hard limit the pool kills it.
+# (No global CELERY_TASK_[SOFT_]TIME_LIMIT: Celery would copy it onto every task before the
+# annotations run, and the queue's limits would never apply.)
+CELERY_QUEUE_TIME_LIMITS = {
+    "interactive": (env.int("CELERY_INTERACTIVE_SOFT_TIME_LIMIT", default=600),
+                    env.int("CELERY_INTERACTIVE_TIME_LIMIT", default=660)),
+    "images": (env.int("CELERY_IMAGES_SOFT_TIME_LIMIT", default=780), env.int("CELERY_IMAGES_TIME_LIMIT", default=840)),
+    "bulk": (env.int("CELERY_BULK_SOFT_TIME_LIMIT", default=3600), env.int("CELERY_BULK_TIME_LIMIT", default=3660)),
+}
+CELERY_TASK_ANNOTATIONS = (QueueTimeLimits(CELERY_QUEUE_TIME_LIMITS),)
+# Periodic jobs (`celery -A config beat -s var/celerybeat-schedule`); all of them run on the bulk
+# queue. Every entry can be switched off by setting its interval to 0.
+CELERY_BEAT_SCHEDULE = {
+    name: {"task": task, "schedule": float(seconds), "options": {"expires": float(seconds)}}
+    for name, task, seconds in [
+        ("watchdog", "ops.tasks.watchdog", env.int("WATCHDOG_INTERVAL", default=300)),
+        ("usage-rollups", "llm.tasks.rebuild_recent_rollups", env.int("LLM_ROLLUP_INTERVAL", default=3600)),
+        ("prune-cache", "llm.tasks.prune_cache", env.int("LLM_CACHE_PRUNE_INTERVAL", default=6 * 3600)),
+        ("log-retention", "ops.tasks.apply_log_retention", env.int("LLM_LOG_RETENTION_INTERVAL", default=24 * 3600)),
+    ]
+    if seconds > 0
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- LLM service ----------------------------------------------------------------------
 # Provider keys and base URLs are read at call time from OPENAI_API_KEY, ANTHROPIC_API_KEY,
@@ -195,12 +245,22 @@ LLM_RETRY_MAX_DELAY = env.float("LLM_RETRY_MAX_DELAY", default=30.0)
 LLM_MAX_RETRY_AFTER = env.float("LLM_MAX_RETRY_AFTER", default=120.0)
 
 # --- Logging --------------------------------------------------------------------------
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, request_id, and
+# task_id/task_name inside Celery tasks), the production default; "text" reads better in a
+# terminal. Web and workers use the same config (ops/celery_signals.py), see ops/logging.py.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("json", "text"):
+    raise environ.ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'text', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "ops.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "ops.logging.JsonFormatter"},
+        "text": {"()": "ops.logging.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s%(request_tag)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx": {"level": "WARNING"},
@@ -221,4 +281,20 @@ LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=30 * 24 * 3600)  # seconds; 0 =
 LLM_RATE_LIMIT_MAX_WAIT = env.float("LLM_RATE_LIMIT_MAX_WAIT", default=120.0)
 LLM_LOG_ASYNC_COMMIT = env.bool("LLM_LOG_ASYNC_COMMIT", default=True)  # see llm/dblog.py
 LLM_JOB_STALE_AFTER = env.int("LLM_JOB_STALE_AFTER", default=900)  # s; a "running" job older than this was orphaned
+# The watchdog (ops/tasks.py, every WATCHDOG_INTERVAL s): work without progress for this long is
+# re-enqueued, at most WATCHDOG_MAX_RESUMES times; after that it is marked failed with the reason.
+WATCHDOG_STALE_AFTER = env.int("WATCHDOG_STALE_AFTER", default=900)  # s
+WATCHDOG_MAX_RESUMES = env.int("WATCHDOG_MAX_RESUMES", default=3)
+# Interaction files older than this many days are gzip-compressed in place (<name>.json.gz);
+# 0 keeps them as they are. Only "compress" exists for now; `manage.py segment_migrate_to_s3`
+# moves one segmentation run's files to S3.
+LLM_LOG_RETENTION_DAYS = env.int("LLM_LOG_RETENTION_DAYS", default=90)
+LLM_LOG_RETENTION_ACTION = env.str("LLM_LOG_RETENTION_ACTION", default="compress")
+if LLM_LOG_RETENTION_ACTION != "compress":
+    raise environ.ImproperlyConfigured(f"LLM_LOG_RETENTION_ACTION must be 'compress', got {LLM_LOG_RETENTION_ACTION!r}.")
+LLM_ROLLUP_DAYS = env.int("LLM_ROLLUP_DAYS", default=3)  # the periodic rollup recomputes this many recent days
 LLM_RATE_LIMIT_WINDOW = env.float("LLM_RATE_LIMIT_WINDOW", default=60.0)  # seconds; "per minute"
+
+# JSON API rate limits (ninja throttling, counted in the cache): "60/min", "1000/h", "0" = off.
+API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="60/min")  # per address, no login
+API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="600/min")  # per user, token or session

@@ -6,7 +6,7 @@ DJANGO_ALLOWED_HOSTS, DATABASE_URL; REDIS_URL (or CELERY_BROKER_URL) for more th
 """
 
 from . import *  # noqa: F401,F403  (the shared settings, read from the environment)
-from . import STORAGES, env
+from . import LOGGING, STORAGES, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")  # no default: a missing key stops the start, loudly
@@ -31,3 +31,7 @@ X_FRAME_OPTIONS = "DENY"
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
 WHITENOISE_USE_FINDERS = False
 WHITENOISE_AUTOREFRESH = False
+
+# JSON log lines unless LOG_FORMAT says otherwise (config/settings/__init__.py, ops/logging.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # a value other than json/text already failed there
+LOGGING = {**LOGGING, "handlers": {**LOGGING["handlers"], "console": {**LOGGING["handlers"]["console"], "formatter": LOG_FORMAT}}}
