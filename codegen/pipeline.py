@@ -41,6 +41,7 @@ PROMPTS = Path(__file__).parent / "prompts"
 SYSTEM_PROMPT = "system_v0.txt"
 CONTINUATION_PROMPT = "continuation_v0.txt"
 REPAIR_PROMPT = "repair_v0.txt"
+EMPTY_RETRY_PROMPT = "empty_retry_v0.txt"
 IMPORT_REPAIR_PROMPT = "import_repair_v0.txt"
 TAIL_CHARS = 400
 
@@ -399,6 +400,12 @@ def _files_step(ctx: Context, step: CodegenStep) -> None:
                   existing=listing)
     messages = [{"role": "system", "content": template(SYSTEM_PROMPT)}, {"role": "user", "content": text}]
     batch, answer_text = _ask(ctx, step, messages, FileBatch, spec.prompt)
+    if not batch.files:
+        # A well-formed answer without a single file is a slip of the model, not a verdict: ask once more.
+        ctx.log("⚠ The answer listed no files; asking again", step, level="WARNING")
+        messages = messages + [{"role": "assistant", "content": answer_text},
+                               {"role": "user", "content": render(EMPTY_RETRY_PROMPT)}]
+        batch, answer_text = _ask(ctx, step, messages, FileBatch, EMPTY_RETRY_PROMPT)
 
     registry = PathRegistry({path_key(p): f"step {k}" for p, k in existing})
     accepted: dict[str, list[str]] = {}  # path -> [content, purpose]

@@ -23,9 +23,17 @@ In-process use::
         client = openai.OpenAI(api_key="x", base_url=server.openai_base_url, max_retries=0)
 
 Other processes can script a running server through the control endpoints
-(``POST /_fake/script``, ``POST /_fake/default``, ``POST /_fake/reset``,
+(``POST /_fake/script``, ``POST /_fake/default``, ``POST /_fake/reset``, ``POST /_fake/faults``,
 ``GET /_fake/requests``, ``GET /_fake/health``) or with :func:`script_remote`,
 :func:`set_default_remote`, :func:`reset_remote`, :func:`requests_remote`.
+
+Fault mode: ``server.set_faults(rate=0.3, kinds=[...], seed=1)`` (or ``--fault-rate 0.3`` on
+the command line) makes a seeded share of generation calls fail in one of :data:`FAULT_KINDS`
+(429 with/without Retry-After, 500, 503, timeout, dropped connection, truncated, malformed
+JSON, code fences, wrong ids, empty lists, duplicates, slow). The fault wraps whatever the
+script or default responder answered, so wrong answers are corruptions of the right one.
+``RecordedRequest.fault`` names what was injected; :func:`expected_statuses` says which
+``LLMQuery`` status that attempt should have been logged with.
 
 Routes (used for scripting and in :class:`RecordedRequest`):
 
@@ -82,6 +90,14 @@ __all__ = [
     "reset_remote",
     "script_remote",
     "set_default_remote",
+    "set_faults_remote",
+    "FAULT_KINDS",
+    "FAULT_STATUSES",
+    "FaultConfig",
+    "corrupt_json",
+    "apply_fault",
+    "expected_statuses",
+    "wants_structured_output",
     "TINY_PNG_B64",
 ]
 
@@ -191,12 +207,202 @@ class RecordedRequest:
     body: dict | None  # parsed JSON body (None if empty / not JSON)
     received_at: float
     query: dict = field(default_factory=dict)  # {name: last value}
+    fault: str | None = None  # the fault injected into the answer (fault mode), if any
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 DefaultType = Union[Reply, Callable[[RecordedRequest], Reply], None]
+
+
+# --------------------------------------------------------------------------- #
+# Fault mode: a seeded share of generation calls goes wrong
+# --------------------------------------------------------------------------- #
+# Transport faults (what the SDK raises), answer faults (what the parser sees), and answers
+# that fit the schema but are wrong (what only the pipeline can notice).
+FAULT_KINDS = (
+    "rate_limit",  # 429 without Retry-After
+    "rate_limit_retry_after",  # 429 with Retry-After
+    "server_error",  # 500
+    "unavailable",  # 503
+    "timeout",  # answers later than the client waits (set the client timeout below timeout_delay)
+    "drop",  # closes the connection without an answer
+    "truncated",  # finish_reason length / stop_reason max_tokens / finishReason MAX_TOKENS
+    "malformed_json",  # prose and broken JSON instead of the answer
+    "code_fence",  # the right answer inside a Markdown code fence
+    "wrong_ids",  # the right shape, ids that were not in the prompt
+    "empty_lists",  # the right shape, every list empty
+    "duplicates",  # the right shape, list items repeated
+    "slow",  # the right answer, late (but within the client timeout)
+)
+TRANSPORT_FAULTS = frozenset({"rate_limit", "rate_limit_retry_after", "server_error", "unavailable", "timeout", "drop"})
+SEMANTIC_FAULTS = frozenset({"wrong_ids", "empty_lists", "duplicates"})
+
+# The LLMQuery status each injected fault may leave on its attempt's row. Answer faults depend on
+# whether the call asked for structured output: without a schema any text is a fine answer.
+FAULT_STATUSES: dict[str | None, frozenset[str]] = {
+    None: frozenset({"ok"}),
+    "rate_limit": frozenset({"rate_limited"}),
+    "rate_limit_retry_after": frozenset({"rate_limited"}),
+    "server_error": frozenset({"error"}),
+    "unavailable": frozenset({"error"}),
+    "timeout": frozenset({"timeout"}),
+    "drop": frozenset({"error"}),
+    "truncated": frozenset({"truncated"}),
+    "malformed_json": frozenset({"invalid_output"}),
+    "code_fence": frozenset({"ok"}),
+    "wrong_ids": frozenset({"ok", "invalid_output"}),  # a schema with an enum of ids catches them
+    "empty_lists": frozenset({"ok", "invalid_output"}),  # minItems catches them
+    "duplicates": frozenset({"ok", "invalid_output"}),
+    "slow": frozenset({"ok"}),
+}
+
+MALFORMED_TEXT = 'Sure! Here is the JSON you asked for:\n{"fake_fault": "malformed" "oops": [1, 2,, }'
+
+CorruptHook = Callable[[str, Any, "RecordedRequest"], Any]
+
+
+def _is_id_key(key: Any) -> bool:
+    k = str(key).lower()
+    return k == "id" or k.endswith("_id") or k.endswith("ids")
+
+
+def corrupt_json(kind: str, value: Any, req: "RecordedRequest | None" = None) -> Any:
+    """The default corruption of a correct JSON answer for the semantic fault ``kind``.
+
+    ``wrong_ids``: every value under an id-like key (``id``, ``*_id``, ``*ids``) becomes an id
+    that was not in the prompt; ``empty_lists``: every list becomes empty; ``duplicates``:
+    every non-empty list repeats its first item (and the first id-bearing object twice).
+    """
+    if kind == "empty_lists":
+        if isinstance(value, dict):
+            return {k: corrupt_json(kind, v, req) for k, v in value.items()}
+        return [] if isinstance(value, list) else value
+    if kind == "duplicates":
+        if isinstance(value, dict):
+            return {k: corrupt_json(kind, v, req) for k, v in value.items()}
+        if isinstance(value, list):
+            items = [corrupt_json(kind, v, req) for v in value]
+            return items + items[:1] if items else items
+        return value
+    if kind == "wrong_ids":
+        def bogus(v: Any, n: int) -> Any:
+            if isinstance(v, list):
+                return [bogus(x, n + i) for i, x in enumerate(v)]
+            if isinstance(v, int) and not isinstance(v, bool):
+                return 9_000_000 + n
+            return f"X_{9000 + n}"
+
+        counter = [0]
+
+        def walk(v: Any) -> Any:
+            if isinstance(v, dict):
+                out = {}
+                for k, x in v.items():
+                    if _is_id_key(k) and not isinstance(x, dict):
+                        counter[0] += 1
+                        out[k] = bogus(x, counter[0] * 100)
+                    else:
+                        out[k] = walk(x)
+                return out
+            if isinstance(v, list):
+                return [walk(x) for x in v]
+            return v
+
+        return walk(value)
+    raise ValueError(f"unknown semantic fault {kind!r}")
+
+
+@dataclass
+class FaultConfig:
+    rate: float = 0.0  # share of generation calls that get a fault
+    kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int | None = 0
+    routes: tuple[str, ...] = ("openai", "anthropic", "gemini")
+    timeout_delay: float = 3.0  # "timeout": seconds before answering (above the client timeout)
+    slow_delay: float = 0.3  # "slow": seconds before answering (below the client timeout)
+    retry_after: float = 0.05  # Retry-After of "rate_limit_retry_after"
+    corrupt: CorruptHook | None = None  # (kind, correct JSON, request) -> wrong JSON; default corrupt_json
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.rate) <= 1.0:
+            raise ValueError(f"fault rate must be between 0 and 1, not {self.rate!r}")
+        self.kinds = tuple(self.kinds)
+        unknown = set(self.kinds) - set(FAULT_KINDS)
+        if unknown or not self.kinds:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; expected some of {list(FAULT_KINDS)}")
+        self.routes = tuple(self.routes)
+
+
+def _answer_json(reply: Reply) -> tuple[bool, Any]:
+    """(has JSON, value) of a scripted answer."""
+    if reply.json is not None:
+        return True, reply.json
+    if reply.text is not None:
+        try:
+            return True, json.loads(reply.text)
+        except ValueError:
+            pass
+    return False, None
+
+
+def apply_fault(kind: str, reply: Reply, req: RecordedRequest, config: FaultConfig) -> Reply:
+    """The reply that ``kind`` makes of the correct ``reply``."""
+    if reply.status != 200 or reply.drop or reply.raw_body is not None:
+        return reply  # already a failure: leave the script alone
+    base = dataclasses.replace(reply, headers=dict(reply.headers))
+    msg = f"fake fault: {kind}"
+    if kind == "rate_limit":
+        return dataclasses.replace(base, status=429, error_message=msg, retry_after=None)
+    if kind == "rate_limit_retry_after":
+        return dataclasses.replace(base, status=429, error_message=msg, retry_after=config.retry_after)
+    if kind == "server_error":
+        return dataclasses.replace(base, status=500, error_message=msg)
+    if kind == "unavailable":
+        return dataclasses.replace(base, status=503, error_message=msg)
+    if kind == "timeout":
+        return dataclasses.replace(base, delay=max(base.delay, config.timeout_delay))
+    if kind == "drop":
+        return dataclasses.replace(base, drop=True)
+    if kind == "truncated":
+        return dataclasses.replace(base, truncated=True)
+    if kind == "slow":
+        return dataclasses.replace(base, delay=base.delay + config.slow_delay)
+    if kind == "malformed_json":
+        return dataclasses.replace(base, json=None, text=MALFORMED_TEXT)
+    has_json, value = _answer_json(base)
+    if kind == "code_fence":
+        text = json.dumps(value, indent=2) if has_json else (base.text or "")
+        return dataclasses.replace(base, json=None, text=f"```json\n{text}\n```")
+    if kind in SEMANTIC_FAULTS:
+        if not has_json:
+            return base
+        hook = config.corrupt or corrupt_json
+        return dataclasses.replace(base, json=hook(kind, value, req), text=None)
+    raise ValueError(f"unknown fault kind {kind!r}")
+
+
+def wants_structured_output(req: RecordedRequest) -> bool:
+    """Whether a generation request asked for JSON (schema, forced tool call or JSON mime type)."""
+    body = req.body or {}
+    if req.route == "openai":
+        fmt = body.get("response_format") or {}
+        return fmt.get("type") in ("json_schema", "json_object") or bool(body.get("tool_choice"))
+    if req.route == "anthropic":
+        return bool(body.get("tool_choice")) or bool(body.get("output_format"))
+    if req.route == "gemini":
+        cfg = body.get("generationConfig") or {}
+        return bool(cfg.get("responseSchema") or cfg.get("responseJsonSchema") or cfg.get("response_json_schema")
+                    or cfg.get("responseMimeType") == "application/json" or body.get("toolConfig"))
+    return False
+
+
+def expected_statuses(req: RecordedRequest) -> frozenset[str]:
+    """The LLMQuery statuses a request's attempt row may have, given the fault injected into it."""
+    if req.fault in ("malformed_json",) and not wants_structured_output(req):
+        return frozenset({"ok"})
+    return FAULT_STATUSES[req.fault]
 
 
 # --------------------------------------------------------------------------- #
@@ -364,6 +570,8 @@ class FakeProviderServer:
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self.models: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_MODELS.items()}
+        self._faults: FaultConfig | None = None
+        self._fault_rng = random.Random(0)
 
     # ----- lifecycle -------------------------------------------------------- #
     def start(self) -> "FakeProviderServer":
@@ -458,6 +666,48 @@ class FakeProviderServer:
             self._queues.clear()
             self._default = None
             self._requests.clear()
+            self._faults = None
+
+    def set_faults(self, rate: float = 0.3, kinds=None, seed: int | None = 0, **options: Any) -> FaultConfig | None:
+        """Inject faults into a ``rate`` share of generation calls (``rate=0`` turns it off).
+
+        ``kinds`` picks from :data:`FAULT_KINDS` (uniformly, seeded: the n-th faulted request
+        gets the same kind on every run). ``options`` are the other :class:`FaultConfig`
+        fields: ``timeout_delay``, ``slow_delay``, ``retry_after``, ``routes`` and ``corrupt``, a
+        hook ``(kind, correct_json, request) -> wrong_json`` for pipeline-specific wrong answers.
+        Each recorded request's ``fault`` says what was injected.
+        """
+        config = FaultConfig(rate=rate, kinds=tuple(kinds or FAULT_KINDS), seed=seed, **options) if rate else None
+        with self._lock:
+            self._faults = config
+            self._fault_rng = random.Random(seed)
+        return config
+
+    @property
+    def faults(self) -> FaultConfig | None:
+        return self._faults
+
+    def faults_injected(self, route: str | None = None) -> dict[str | None, int]:
+        """How many requests got each fault (``None``: no fault)."""
+        counts: dict[str | None, int] = {}
+        with self._lock:
+            for r in self._requests:
+                if r.route in GENERATION_ROUTES and (route is None or r.route == route):
+                    counts[r.fault] = counts.get(r.fault, 0) + 1
+        return counts
+
+    def _maybe_fault(self, req: RecordedRequest, reply: Reply) -> Reply:
+        with self._lock:
+            config = self._faults
+            if config is None or req.route not in config.routes:
+                return reply
+            if self._fault_rng.random() >= config.rate:
+                return reply
+            kind = self._fault_rng.choice(config.kinds)
+        faulted = apply_fault(kind, reply, req, config)
+        if faulted is not reply:
+            req.fault = kind
+        return faulted
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -665,7 +915,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(route, Reply(status=400, error_message="fake provider does not support streaming"))
             return
 
-        reply = self.fake._next_reply(req)
+        reply = self.fake._maybe_fault(req, self.fake._next_reply(req))
 
         if reply.delay and reply.delay > 0:
             if self.fake._stopping.wait(reply.delay):
@@ -756,6 +1006,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, {"ok": True, "queued": len(replies)})
             elif path == "/_fake/default" and self.command == "POST":
                 fake.set_default(Reply.from_dict(body) if body else None)
+                self._send_json(200, {"ok": True})
+            elif path == "/_fake/faults" and self.command == "POST":
+                options = dict(body or {})
+                if "corrupt" in options:
+                    raise ValueError("the corrupt hook can only be set in-process")
+                fake.set_faults(**options)
                 self._send_json(200, {"ok": True})
             elif path == "/_fake/image.png" and self.command == "GET":
                 self._send(200, TINY_PNG, content_type="image/png")
@@ -1117,6 +1373,11 @@ def set_default_remote(base_url: str, reply: Reply | dict | None) -> None:
     _call(base_url, "POST", "/_fake/default", payload)
 
 
+def set_faults_remote(base_url: str, rate: float = 0.3, kinds=None, seed: int | None = 0, **options: Any) -> None:
+    """:meth:`FakeProviderServer.set_faults` on a server running elsewhere (no ``corrupt`` hook)."""
+    _call(base_url, "POST", "/_fake/faults", {"rate": rate, "kinds": list(kinds) if kinds else None, "seed": seed, **options})
+
+
 def reset_remote(base_url: str) -> None:
     _call(base_url, "POST", "/_fake/reset")
 
@@ -1145,9 +1406,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fake OpenAI/Anthropic/Gemini server for tests.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of generation calls that fail (0-1)")
+    parser.add_argument("--fault-kinds", default="", help=f"comma-separated subset of: {','.join(FAULT_KINDS)}")
+    parser.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--timeout-delay", type=float, default=FaultConfig.timeout_delay,
+                        help="seconds a 'timeout' fault waits (set the client timeout below it)")
     args = parser.parse_args(argv)
 
     server = FakeProviderServer(args.host, args.port).start()
+    if args.fault_rate:
+        kinds = [k.strip() for k in args.fault_kinds.split(",") if k.strip()] or None
+        try:
+            server.set_faults(args.fault_rate, kinds=kinds, seed=args.fault_seed, timeout_delay=args.timeout_delay)
+        except ValueError as exc:
+            server.stop()
+            parser.error(str(exc))
 
     def _terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
