@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test install static migrate seed check clean
+.PHONY: run test install static migrate seed check clean bench messages
 
 run: install
 	@mkdir -p var
@@ -29,8 +29,29 @@ static/vendor/.installed: package.json package-lock.json
 	@mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 	cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
+	cp node_modules/chart.js/dist/chart.umd.min.js.map static/vendor/chart.umd.min.js.map  # collectstatic's manifest follows its sourceMappingURL
 	cp node_modules/mermaid/dist/mermaid.min.js static/vendor/mermaid.min.js
 	@touch $@
+
+# The benchmarks behind the README's performance table, one after the other (several minutes,
+# PostgreSQL required, `wrk` for the last one; each prints its figures and stops `make` on a
+# failure). They create scratch databases next to DATABASE_URL's. See bench/README.md.
+bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/llmplatform_bench
+bench: export REDIS_URL ?= redis://127.0.0.1:6379/0
+bench: install
+	@bash scripts/ensure_services.sh
+	@command -v wrk >/dev/null || { echo "bench/web_load.py needs wrk: apt-get install -y wrk" >&2; exit 1; }
+	$(PY) bench/llm_overhead.py
+	$(PY) bench/dashboard_scale.py
+	$(PY) bench/segmentation_scale.py
+	$(PY) bench/web_load.py
+
+# Refresh a translation catalogue (locale/<lang>/LC_MESSAGES/django.po, default fr) after changing
+# user-facing strings; needs GNU gettext. A language is offered once its catalogue is translated,
+# compiled (`manage.py compilemessages`) and added to LANGUAGES in config/settings.
+LANG_CODE ?= fr
+messages: install
+	$(PY) manage.py makemessages -l $(LANG_CODE) -i .venv -i node_modules -i var -i static -i bench -i scripts -i tests -i "*/tests/*"
 
 check: install
 	$(PY) manage.py check

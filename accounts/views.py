@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
 
 from .forms import ApiTokenForm
 from .models import ApiToken
@@ -23,7 +24,7 @@ def tokens(request):
 def revoke_token(request, pk: int):
     token = get_object_or_404(ApiToken.objects.for_user(request.user), pk=pk)
     token.revoke()
-    messages.success(request, f"Token “{token.name}” revoked.")
+    messages.success(request, gettext("Token “%(name)s” revoked.") % {"name": token.name})
     return redirect("accounts:tokens")
 
 

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from llm.models import LLMProvider
 from notes.models import Note
@@ -7,15 +8,15 @@ from .models import ArtifactType, GenerationMode, UserApiKey
 
 
 class GenerateForm(forms.Form):
-    artifact_type = forms.ChoiceField(label="Artifact type", choices=ArtifactType.choices, initial=ArtifactType.SUMMARY)
+    artifact_type = forms.ChoiceField(label=_("Artifact type"), choices=ArtifactType.choices, initial=ArtifactType.SUMMARY)
     user_description = forms.CharField(
-        label="Description", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Optional: what you want (required for “something else”).",
+        label=_("Description"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Optional: what you want (required for “something else”)."),
     )
     generation_mode = forms.ChoiceField(
-        label="Generation mode", choices=GenerationMode.choices, initial=GenerationMode.APP_KEY, widget=forms.RadioSelect,
+        label=_("Generation mode"), choices=GenerationMode.choices, initial=GenerationMode.APP_KEY, widget=forms.RadioSelect,
     )
-    provider = forms.ChoiceField(label="Provider of your key", required=False, choices=())
+    provider = forms.ChoiceField(label=_("Provider of your key"), required=False, choices=())
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -25,7 +26,7 @@ class GenerateForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("artifact_type") == ArtifactType.OTHER and not (cleaned.get("user_description") or "").strip():
-            self.add_error("user_description", "Describe what you want when you choose “something else”.")
+            self.add_error("user_description", _("Describe what you want when you choose “something else”."))
         return cleaned
 
     def pipeline_args(self) -> dict:
@@ -36,10 +37,10 @@ class GenerateForm(forms.Form):
 
 class BatchForm(forms.Form):
     notes = forms.ModelMultipleChoiceField(queryset=Note.objects.none(), widget=forms.CheckboxSelectMultiple,
-                                           error_messages={"required": "Choose at least one note."})
-    artifact_type = forms.ChoiceField(label="Artifact type", choices=ArtifactType.choices)
-    generation_mode = forms.ChoiceField(label="Generation mode", choices=GenerationMode.choices, initial=GenerationMode.APP_KEY)
-    user_description = forms.CharField(label="Description", required=False, max_length=2000)
+                                           error_messages={"required": _("Choose at least one note.")})
+    artifact_type = forms.ChoiceField(label=_("Artifact type"), choices=ArtifactType.choices)
+    generation_mode = forms.ChoiceField(label=_("Generation mode"), choices=GenerationMode.choices, initial=GenerationMode.APP_KEY)
+    user_description = forms.CharField(label=_("Description"), required=False, max_length=2000)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -48,13 +49,13 @@ class BatchForm(forms.Form):
     def clean_notes(self):
         notes = self.cleaned_data["notes"]
         if len(notes) > 50:
-            raise forms.ValidationError("At most 50 notes per batch.")
+            raise forms.ValidationError(_("At most 50 notes per batch."))
         return notes
 
 
 class ApiKeyForm(forms.Form):
-    provider = forms.ChoiceField(label="Provider", choices=())
-    api_key = forms.CharField(label="API key", min_length=8, max_length=500,
+    provider = forms.ChoiceField(label=_("Provider"), choices=())
+    api_key = forms.CharField(label=_("API key"), min_length=8, max_length=500,
                               widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))
 
     def __init__(self, *args, **kwargs):
@@ -65,8 +66,8 @@ class ApiKeyForm(forms.Form):
 
 
 class WebhookForm(forms.Form):
-    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
+    url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https")
 
 
 class EditForm(forms.Form):
-    content = forms.CharField(label="Content", widget=forms.Textarea(attrs={"rows": 20}))
+    content = forms.CharField(label=_("Content"), widget=forms.Textarea(attrs={"rows": 20}))

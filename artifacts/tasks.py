@@ -5,8 +5,9 @@ from celery import group, shared_task
 from django.db import OperationalError, transaction
 
 
+# Time limits: the queue's (CELERY_QUEUE_TIME_LIMITS), except the webhook's own short ones.
 @shared_task(
-    acks_late=True, soft_time_limit=600, time_limit=660,
+    acks_late=True,
     autoretry_for=(OperationalError,), retry_backoff=5, retry_backoff_max=60, max_retries=3,
 )
 def generate_artifact(artifact_id: int) -> None:
@@ -18,7 +19,7 @@ def generate_artifact(artifact_id: int) -> None:
         enqueue_webhooks(webhooks.create_deliveries(artifact))
 
 
-@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+@shared_task(acks_late=True)
 def make_artifact_image(artifact_id: int) -> None:
     """The picture for a hand-written image prompt (an edit of an image artifact)."""
     from . import pipeline, webhooks

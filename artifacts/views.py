@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
 
 from notes.models import Note
 from notes.views import get_note_for_user
@@ -72,7 +73,7 @@ def generate(request, note_id: int):
         if error:
             messages.error(request, error)
         else:
-            messages.success(request, "Generation started.")
+            messages.success(request, gettext("Generation started."))
         return redirect(note)
     if error:
         return render(request, "artifacts/_preview.html", {"note": note, "form": form, "error": error}, status=200)
@@ -103,7 +104,7 @@ def paste(request, pk: int):
             "a": artifact, "history": artifact.history(), "paste_error": result.error, "paste_text": answer,
         }, status=400)
     if not request.htmx:
-        messages.success(request, "Answer accepted.")
+        messages.success(request, gettext("Answer accepted."))
         return redirect(artifact)
     return _card(request, artifact, flash="Answer accepted.")
 
@@ -111,7 +112,7 @@ def paste(request, pk: int):
 def edit(request, pk: int):
     artifact = get_artifact_for_user(request, pk)
     if artifact.status != NoteArtifact.Status.COMPLETED:
-        messages.error(request, "Only a completed artifact can be edited.")
+        messages.error(request, gettext("Only a completed artifact can be edited."))
         return redirect(artifact)
     form = EditForm(request.POST or None, initial={"content": artifact.content})
     if request.method == "POST" and form.is_valid():
@@ -124,7 +125,7 @@ def edit(request, pk: int):
                 enqueue_image(new.pk)  # a new prompt: draw it (webhooks follow the picture)
             else:
                 enqueue_webhooks(webhooks.create_deliveries(new))
-            messages.success(request, f"Saved as version {new.version}.")
+            messages.success(request, gettext("Saved as version %(version)s.") % {"version": new.version})
             return redirect(new)
     return render(request, "artifacts/edit.html", {"a": artifact, "form": form})
 
@@ -139,7 +140,7 @@ def regenerate(request, pk: int):
     except pipeline.GenerationSetupError as exc:
         messages.error(request, str(exc))
         return redirect(artifact)
-    messages.success(request, f"Regenerating as version {new.version}.")
+    messages.success(request, gettext("Regenerating as version %(version)s.") % {"version": new.version})
     return redirect(new)
 
 
@@ -153,7 +154,7 @@ def keys(request):
         )
         key.set_key(form.cleaned_data["api_key"])
         key.save()
-        messages.success(request, f"Saved your {provider} key ({key.masked}).")
+        messages.success(request, gettext("Saved your %(provider)s key (%(masked)s).") % {"provider": provider, "masked": key.masked})
         return redirect("artifacts:keys")
     return render(request, "artifacts/keys.html", {"form": form, "keys": UserApiKey.objects.for_user(request.user)})
 
@@ -162,7 +163,7 @@ def keys(request):
 def key_delete(request, pk: int):
     key = get_object_or_404(UserApiKey.objects.for_user(request.user), pk=pk)
     key.delete()
-    messages.success(request, f"Deleted your {key.provider} key.")
+    messages.success(request, gettext("Deleted your %(provider)s key.") % {"provider": key.provider})
     return redirect("artifacts:keys")
 
 
@@ -183,7 +184,7 @@ def webhook_list(request):
 @require_POST
 def webhook_delete(request, pk: int):
     get_object_or_404(Webhook.objects.for_user(request.user), pk=pk).delete()
-    messages.success(request, "Webhook deleted.")
+    messages.success(request, gettext("Webhook deleted."))
     return redirect("artifacts:webhooks")
 
 
@@ -234,8 +235,8 @@ def analytics_page(request):
     start, end = _date("start"), _date("end")
     if start and end and start > end:
         start = end = None
-        messages.error(request, "The start date must be on or before the end date; showing the last 30 days.")
+        messages.error(request, gettext("The start date must be on or before the end date; showing the last 30 days."))
     data = analytics(request.user, start, end)
     chart = {"type": "line", "labels": [d["day"] for d in data["cost_trend"]],
-             "datasets": [{"label": "Artifact spend (USD)", "data": [float(d["cost_usd"]) for d in data["cost_trend"]]}]}
+             "datasets": [{"label": gettext("Artifact spend (USD)"), "data": [float(d["cost_usd"]) for d in data["cost_trend"]]}]}
     return render(request, "artifacts/analytics.html", {"a": data, "u": usage(request.user, start, end), "chart": chart})

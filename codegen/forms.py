@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from llm.models import LLMProvider
 
@@ -7,23 +8,23 @@ from .mockups import MockupError, validate_mockup
 
 
 class RunForm(forms.Form):
-    name = forms.CharField(label="Project name", max_length=100)
+    name = forms.CharField(label=_("Project name"), max_length=100)
     description = forms.CharField(
-        label="Description", max_length=20_000, widget=forms.Textarea(attrs={"rows": 8}),
-        help_text="What the application does: its users, pages, data.",
+        label=_("Description"), max_length=20_000, widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=_("What the application does: its users, pages, data."),
     )
     mockup = forms.FileField(
-        label="UI mockup (optional)", required=False,
-        help_text="PNG, JPEG or WebP; sent to a vision-capable model.",
+        label=_("UI mockup (optional)"), required=False,
+        help_text=_("PNG, JPEG or WebP; sent to a vision-capable model."),
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
-    stack = forms.CharField(label="Target stack", max_length=300, required=False)
+    stack = forms.CharField(label=_("Target stack"), max_length=300, required=False)
     provider = forms.ModelChoiceField(
-        queryset=LLMProvider.objects.filter(enabled=True), required=False, empty_label="Default provider",
+        queryset=LLMProvider.objects.filter(enabled=True), required=False, empty_label=_("Default provider"),
         to_field_name="name",
     )
-    model = forms.CharField(label="Model", max_length=100, required=False,
-                            help_text="Leave blank for the provider's default model.")
+    model = forms.CharField(label=_("Model"), max_length=100, required=False,
+                            help_text=_("Leave blank for the provider's default model."))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -37,7 +38,7 @@ class RunForm(forms.Form):
             return None
         limit = conf.get("MAX_MOCKUP_BYTES")
         if upload.size > limit:  # refuse before reading it into memory
-            raise forms.ValidationError(f"The mockup is {upload.size // 1024} KB; the limit is {limit // 1024} KB.")
+            raise forms.ValidationError(_("The mockup is %(size)s KB; the limit is %(limit)s KB.") % {"size": upload.size // 1024, "limit": limit // 1024})
         data = upload.read()
         try:
             self.mockup_media_type = validate_mockup(data)

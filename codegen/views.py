@@ -3,6 +3,7 @@ from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
 
 from llm.errors import LLMConfigurationError
 
@@ -78,5 +79,5 @@ def rerun_step(request, run_id: str, key: str):
         messages.error(request, str(exc))
     else:
         enqueue(run.pk, only)
-        messages.success(request, f"Step {key} is running again.")
+        messages.success(request, gettext("Step %(key)s is running again.") % {"key": key})
     return redirect(run)

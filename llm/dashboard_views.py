@@ -7,20 +7,22 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, gettext_lazy
 
 from . import budgets, usage
 
 
 class DashboardForm(forms.Form):
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=gettext_lazy("Start"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=gettext_lazy("End"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     user = forms.ModelChoiceField(queryset=get_user_model().objects.order_by("username"), required=False,
-                                  empty_label="Everyone")
-    provider = forms.CharField(required=False, max_length=50)
-    model = forms.CharField(required=False, max_length=100)
-    purpose = forms.CharField(required=False, max_length=100, label="App or purpose starts with")
-    mode = forms.ChoiceField(required=False, label="Generation mode", choices=[
-        ("", "Any"), ("app", "App key"), ("user", "User's own key"), ("manual", "Copy/paste")])
+                                  empty_label=gettext_lazy("Everyone"), label=gettext_lazy("User"))
+    provider = forms.CharField(label=gettext_lazy("Provider"), required=False, max_length=50)
+    model = forms.CharField(label=gettext_lazy("Model"), required=False, max_length=100)
+    purpose = forms.CharField(required=False, max_length=100, label=gettext_lazy("App or purpose starts with"))
+    mode = forms.ChoiceField(required=False, label=gettext_lazy("Generation mode"), choices=[
+        ("", gettext_lazy("Any")), ("app", gettext_lazy("App key")), ("user", gettext_lazy("User's own key")),
+        ("manual", gettext_lazy("Copy/paste"))])
 
     def __init__(self, *args, viewer=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -30,7 +32,7 @@ class DashboardForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
-            raise forms.ValidationError("The start date must be on or before the end date.")
+            raise forms.ValidationError(gettext("The start date must be on or before the end date."))
         return data
 
     def filters(self) -> usage.Filters:
@@ -60,9 +62,9 @@ def dashboard(request):
         "form": form, "filters": f, "totals": data["totals"], "days": days, "months": data["months"],
         "breakdowns": breakdowns, "budgets": budgets.status_for(request.user),
         "unknown_prices": data["unknown_prices"], "query_string": request.GET.urlencode(),
-        "chart_days": _chart("bar", [d["day"] for d in days], [("Spend (USD)", [d["cost_usd"] for d in days])]),
+        "chart_days": _chart("bar", [d["day"] for d in days], [(gettext("Spend (USD)"), [d["cost_usd"] for d in days])]),
         "chart_models": _chart("bar", [f"{r['model_name']}" for r in breakdowns["model"]],
-                               [("Spend (USD)", [r["cost_usd"] for r in breakdowns["model"]])]),
+                               [(gettext("Spend (USD)"), [r["cost_usd"] for r in breakdowns["model"]])]),
     }
     return render(request, "llm/dashboard.html", context)
 

@@ -1,5 +1,6 @@
 from django import forms
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from .models import LLMProvider
 
@@ -7,19 +8,19 @@ from .models import LLMProvider
 class PromptForm(forms.Form):
     """The playground: a file template, one of the user's own templates, or a prompt written here."""
 
-    template = forms.ChoiceField(required=False, label="Template")
-    provider = forms.ModelChoiceField(queryset=LLMProvider.objects.filter(enabled=True), empty_label=None)
+    template = forms.ChoiceField(required=False, label=_("Template"))
+    provider = forms.ModelChoiceField(queryset=LLMProvider.objects.filter(enabled=True), empty_label=None, label=_("Provider"))
     model_name = forms.CharField(
-        label="Model", required=False, max_length=100,
-        help_text="Leave blank for the provider's default model.",
+        label=_("Model"), required=False, max_length=100,
+        help_text=_("Leave blank for the provider's default model."),
     )
-    system_prompt = forms.CharField(label="System prompt (optional)", required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8}),
-                             help_text="Use {{ name }} for variables; they get a field each.")
-    max_tokens = forms.IntegerField(required=False, min_value=1, max_value=200_000)
-    temperature = forms.FloatField(required=False, min_value=0, max_value=2)
-    save_as = forms.CharField(label="Save as my template (optional)", required=False, max_length=100,
-                              help_text="A name to keep this prompt among your templates.")
+    system_prompt = forms.CharField(label=_("System prompt (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    prompt = forms.CharField(label=_("Prompt"), required=False, widget=forms.Textarea(attrs={"rows": 8}),
+                             help_text=_("Use {{ name }} for variables; they get a field each."))
+    max_tokens = forms.IntegerField(label=_("Max tokens"), required=False, min_value=1, max_value=200_000)
+    temperature = forms.FloatField(label=_("Temperature"), required=False, min_value=0, max_value=2)
+    save_as = forms.CharField(label=_("Save as my template (optional)"), required=False, max_length=100,
+                              help_text=_("A name to keep this prompt among your templates."))
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,9 +36,9 @@ class PromptForm(forms.Form):
         self.file_templates = {t.key: t for t in load_all().values() if t.kind == "chat"}
         self.user_templates = {f"user:{t.pk}": t for t in UserPromptTemplate.objects.filter(owner=user)} if user else {}
         self.fields["template"].choices = (
-            [("", "None: write the prompt below")]
-            + [("Shipped templates", [(k, f"{k} — {t.description}" if t.description else k) for k, t in sorted(self.file_templates.items())])]
-            + ([("My templates", [(k, t.name) for k, t in self.user_templates.items()])] if self.user_templates else [])
+            [("", _("None: write the prompt below"))]
+            + [(_("Shipped templates"), [(k, f"{k} — {t.description}" if t.description else k) for k, t in sorted(self.file_templates.items())])]
+            + ([(_("My templates"), [(k, t.name) for k, t in self.user_templates.items()])] if self.user_templates else [])
         )
         chosen = self.data.get("template") if self.is_bound else self.initial.get("template", "")
         self.variable_names = self._variables_of(chosen or "")
@@ -62,7 +63,7 @@ class PromptForm(forms.Form):
         if provider is not None and provider.configuration_problem():
             raise forms.ValidationError(provider.configuration_problem())
         if not data.get("template") and not (data.get("prompt") or "").strip():
-            self.add_error("prompt", "Write a prompt or choose a template.")
+            self.add_error("prompt", _("Write a prompt or choose a template."))
         return data
 
     def rendered(self):
@@ -83,12 +84,12 @@ class PromptForm(forms.Form):
 
 class PasteForm(forms.Form):
     answer = forms.CharField(
-        label="The model's answer", widget=forms.Textarea(attrs={"rows": 12}),
-        error_messages={"required": "Paste the model's answer first: the answer field is empty."},
+        label=_("The model's answer"), widget=forms.Textarea(attrs={"rows": 12}),
+        error_messages={"required": _("Paste the model's answer first: the answer field is empty.")},
     )
     model_name = forms.CharField(
-        label="Which model answered?", max_length=100, required=False,
-        help_text="For the record, e.g. “ChatGPT gpt-4o” or “Claude Sonnet”. Copy/paste calls cost us nothing.",
+        label=_("Which model answered?"), max_length=100, required=False,
+        help_text=_("For the record, e.g. “ChatGPT gpt-4o” or “Claude Sonnet”. Copy/paste calls cost us nothing."),
     )
 
 
@@ -96,10 +97,10 @@ class QueryFilterForm(forms.Form):
     status = forms.ChoiceField(required=False)
     provider = forms.CharField(required=False, max_length=50)
     purpose = forms.CharField(required=False, max_length=100)
-    run_id = forms.CharField(required=False, max_length=64, label="Run id")
+    run_id = forms.CharField(required=False, max_length=64, label=_("Run id"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         from .models import LLMQuery
 
-        self.fields["status"].choices = [("", "Any status")] + list(LLMQuery.Status.choices)
+        self.fields["status"].choices = [("", _("Any status"))] + list(LLMQuery.Status.choices)

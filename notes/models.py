@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from .text import html_to_text
 
@@ -50,13 +51,13 @@ class Note(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notes", db_index=False
     )
-    page_url = models.URLField("page URL", max_length=2000, blank=True)
-    site = models.CharField(max_length=255, blank=True, help_text="Host of the page; filled from the URL when blank.")
+    page_url = models.URLField(_("page URL"), max_length=2000, blank=True)
+    site = models.CharField(max_length=255, blank=True, help_text=_("Host of the page; filled from the URL when blank."))
     page_title = models.CharField(max_length=500, blank=True)
     page_metadata = models.JSONField(default=dict, blank=True)
-    page_section_html = models.TextField("page section HTML", blank=True)
+    page_section_html = models.TextField(_("page section HTML"), blank=True)
     highlighted_text = models.TextField(blank=True)
-    body = models.TextField("note", blank=True)
+    body = models.TextField(_("note"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 
 from .forms import NoteCreateForm, NoteForm
 from .models import Note
@@ -26,7 +27,7 @@ def note_create(request):
     if request.method == "POST" and form.is_valid():
         form.instance.owner = request.user
         note = form.save()
-        messages.success(request, "Note saved.")
+        messages.success(request, gettext("Note saved."))
         return redirect(note)
     return render(request, "notes/form.html", {"form": form, "note": None})
 
@@ -52,7 +53,7 @@ def note_edit(request, pk: int):
     form = NoteForm(request.POST or None, instance=note)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, "Note updated.")
+        messages.success(request, gettext("Note updated."))
         return redirect(note)
     return render(request, "notes/form.html", {"form": form, "note": note})
 
@@ -61,6 +62,6 @@ def note_delete(request, pk: int):
     note = get_note_for_user(request, pk)
     if request.method == "POST":
         note.delete()
-        messages.success(request, "Note deleted.")
+        messages.success(request, gettext("Note deleted."))
         return redirect("notes:list")
     return render(request, "notes/confirm_delete.html", {"note": note})

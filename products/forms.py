@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .models import Category, Product, Subcategory
 
@@ -8,22 +9,22 @@ MAX_BRAND_CHOICES = 1000
 class ProductFilterForm(forms.Form):
     """The catalog list's search and filters (GET). Invalid values are ignored, not fatal."""
 
-    q = forms.CharField(label="Search titles", required=False, widget=forms.TextInput(attrs={"type": "search"}))
-    category = forms.ModelChoiceField(queryset=Category.objects.all(), required=False, empty_label="All categories")
+    q = forms.CharField(label=_("Search titles"), required=False, widget=forms.TextInput(attrs={"type": "search"}))
+    category = forms.ModelChoiceField(queryset=Category.objects.all(), required=False, empty_label=_("All categories"))
     subcategory = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     brand = forms.ChoiceField(required=False)
-    source = forms.ChoiceField(choices=[("", "All sources"), *Product.Source.choices], required=False)
+    source = forms.ChoiceField(choices=[("", _("All sources")), *Product.Source.choices], required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         groups: dict[str, list[tuple[int, str]]] = {}
         for sub in Subcategory.objects.select_related("category").order_by("category__name", "name"):
             groups.setdefault(sub.category.name, []).append((sub.pk, sub.name))
-        self.fields["subcategory"].choices = [("", "All subcategories"), *groups.items()]
+        self.fields["subcategory"].choices = [("", _("All subcategories")), *groups.items()]
         brands = (
             Product.objects.exclude(brand="").order_by("brand").values_list("brand", flat=True).distinct()
         )[:MAX_BRAND_CHOICES]
-        self.fields["brand"].choices = [("", "All brands"), *((b, b) for b in brands)]
+        self.fields["brand"].choices = [("", _("All brands")), *((b, b) for b in brands)]
 
     def filter(self, products):
         if not self.is_bound:
@@ -48,18 +49,18 @@ class ProductFilterForm(forms.Form):
 def provider_choices() -> list[tuple[str, str]]:
     from llm.models import LLMProvider
 
-    return [("", "Default provider")] + [
+    return [("", _("Default provider"))] + [
         (p.name, p.display_name or p.name) for p in LLMProvider.objects.filter(enabled=True).order_by("name")
     ]
 
 
 class RawInputForm(forms.Form):
     raw_input = forms.CharField(
-        label="Product information", widget=forms.Textarea(attrs={"rows": 10}), max_length=20_000,
-        help_text="Paste a supplier description, a title, or any text about the product.",
+        label=_("Product information"), widget=forms.Textarea(attrs={"rows": 10}), max_length=20_000,
+        help_text=_("Paste a supplier description, a title, or any text about the product."),
     )
-    provider = forms.ChoiceField(label="LLM provider", required=False)
-    model = forms.CharField(label="Model", required=False, max_length=100, help_text="Blank: the provider's default model.")
+    provider = forms.ChoiceField(label=_("LLM provider"), required=False)
+    model = forms.CharField(label=_("Model"), required=False, max_length=100, help_text=_("Blank: the provider's default model."))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -68,25 +69,25 @@ class RawInputForm(forms.Form):
     def clean_raw_input(self):
         text = self.cleaned_data["raw_input"].replace("\x00", "").strip()
         if not text:
-            raise forms.ValidationError("Paste some product information first.")
+            raise forms.ValidationError(_("Paste some product information first."))
         return text
 
 
 class SubcategoryChoiceForm(forms.Form):
-    subcategory = forms.TypedChoiceField(label="Subcategory", coerce=int)
+    subcategory = forms.TypedChoiceField(label=_("Subcategory"), coerce=int)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         groups: dict[str, list[tuple[int, str]]] = {}
         for sub in Subcategory.objects.select_related("category").order_by("category__name", "name"):
             groups.setdefault(sub.category.name, []).append((sub.pk, sub.name))
-        self.fields["subcategory"].choices = [("", "Choose a subcategory"), *groups.items()]
+        self.fields["subcategory"].choices = [("", _("Choose a subcategory")), *groups.items()]
 
     def clean_subcategory(self):
         value = self.cleaned_data["subcategory"]
         sub = Subcategory.objects.select_related("category").filter(pk=value).first()
         if sub is None:
-            raise forms.ValidationError("That subcategory no longer exists.")
+            raise forms.ValidationError(_("That subcategory no longer exists."))
         return sub
 
 
@@ -99,7 +100,7 @@ def attribute_field(definition) -> forms.Field:
 
     label = f"{definition.name} ({definition.unit})" if definition.unit else definition.name
     if definition.type == AttributeType.BOOLEAN:
-        return forms.ChoiceField(label=label, required=False, choices=[("", "—"), ("true", "Yes"), ("false", "No")])
+        return forms.ChoiceField(label=label, required=False, choices=[("", "—"), ("true", _("Yes")), ("false", _("No"))])
     if definition.type == AttributeType.ONE_OF:
         return forms.ChoiceField(label=label, required=False, choices=[("", "—")] + [(v, v) for v in definition.allowed_values])
     if definition.type == AttributeType.MANY_OF:
@@ -130,13 +131,13 @@ def _lines(text: str) -> list[str]:
 
 
 class ContentForm(forms.Form):
-    title = forms.CharField(max_length=500)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False, max_length=20_000)
+    title = forms.CharField(label=_("Title"), max_length=500)
+    description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 8}), required=False, max_length=20_000)
     bullet_points = forms.CharField(
-        label="Bullet points", widget=forms.Textarea(attrs={"rows": 6}), required=False, help_text="One per line."
+        label=_("Bullet points"), widget=forms.Textarea(attrs={"rows": 6}), required=False, help_text=_("One per line.")
     )
     search_keywords = forms.CharField(
-        label="Search keywords", widget=forms.Textarea(attrs={"rows": 4}), required=False, help_text="One per line."
+        label=_("Search keywords"), widget=forms.Textarea(attrs={"rows": 4}), required=False, help_text=_("One per line.")
     )
 
     def clean_bullet_points(self):
@@ -153,9 +154,9 @@ class ContentForm(forms.Form):
 
 
 class BulkUploadForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="A header with a `text` column, or `title` and `description`.")
-    provider = forms.ChoiceField(label="LLM provider", required=False)
-    model = forms.CharField(label="Model", required=False, max_length=100)
+    file = forms.FileField(label=_("CSV file"), help_text=_("A header with a `text` column, or `title` and `description`."))
+    provider = forms.ChoiceField(label=_("LLM provider"), required=False)
+    model = forms.CharField(label=_("Model"), required=False, max_length=100)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -10,6 +10,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
+from django.utils.translation import gettext, gettext_lazy
 
 from . import bulk, catalog, pipeline
 from .forms import AttributesForm, BulkUploadForm, ContentForm, RawInputForm, SubcategoryChoiceForm, attribute_field_name
@@ -17,10 +18,10 @@ from .generation import GenerationError
 from .models import BulkGenerationJob, GenerationSession, Step, StepStatus, Subcategory
 
 STEPS = [
-    (1, "Product information", None),
-    (2, "Category", Step.IDENTIFY_CATEGORY),
-    (3, "Attributes", Step.MAP_ATTRIBUTES),
-    (4, "Content", Step.GENERATE),
+    (1, gettext_lazy("Product information"), None),
+    (2, gettext_lazy("Category"), Step.IDENTIFY_CATEGORY),
+    (3, gettext_lazy("Attributes"), Step.MAP_ATTRIBUTES),
+    (4, gettext_lazy("Content"), Step.GENERATE),
 ]
 
 
@@ -151,7 +152,7 @@ def _attributes_step(request, session):
         if action == "continue":
             pipeline.run_generate(session)
             return redirect(step_url(session, 4))
-        messages.success(request, "Attribute values saved.")
+        messages.success(request, gettext("Attribute values saved."))
         return redirect(step_url(session, 3))
     fields = [(row, form[attribute_field_name(row.definition)]) for row in rows]
     return render(request, "products/wizard_attributes.html", {**_context(request, session, 3), "form": form, "fields": fields})
@@ -180,10 +181,10 @@ def _content_step(request, session):
             except ValidationError as exc:
                 save_errors = exc.messages
             else:
-                messages.success(request, f"Saved “{product.title}” to the catalog.")
+                messages.success(request, gettext("Saved “%(title)s” to the catalog.") % {"title": product.title})
                 return redirect(product.get_absolute_url())
         else:
-            messages.success(request, "Your edits are kept.")
+            messages.success(request, gettext("Your edits are kept."))
             return redirect(step_url(session, 4))
     _, problems = pipeline.effective_attributes(session)
     return render(
@@ -207,7 +208,7 @@ def bulk_list(request):
         else:
             job = bulk.create_job(owner=request.user, inputs=inputs, provider_name=form.cleaned_data["provider"],
                                   model_name=form.cleaned_data["model"], name=upload.name)
-            messages.success(request, f"{len(inputs)} product(s) queued.")
+            messages.success(request, gettext("%(count)s product(s) queued.") % {"count": len(inputs)})
             return redirect(job)
     jobs = BulkGenerationJob.objects.for_user(request.user)[:20]
     return render(request, "products/bulk_list.html", {"form": form, "jobs": jobs})
