@@ -1,6 +1,7 @@
 """Thin Celery tasks: primary keys in, the work in jobs.py / images.py, an explicit retry schedule."""
 
 from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
@@ -70,3 +71,17 @@ def prune_cache() -> int:
     from .cache import prune_expired
 
     return prune_expired()
+
+
+def _warm_up(**kwargs) -> None:
+    from .warmup import warm_up
+
+    try:
+        warm_up()
+    except Exception:  # never stop a worker from starting: the first call pays instead
+        pass
+
+
+# Prefork children warm themselves; a solo or threads worker warms in its only process.
+worker_process_init.connect(_warm_up, weak=False)
+worker_ready.connect(_warm_up, weak=False)

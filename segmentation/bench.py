@@ -168,6 +168,10 @@ def main(argv=None) -> int:
             import tracemalloc
 
             tracemalloc.start()
+        # A Celery worker warms up when it starts (llm/warmup.py): measure the run, not the process start.
+        from llm.warmup import warm_up
+
+        print(f"warmed up (as a worker does at start): {', '.join(warm_up()) or 'nothing'}")
         sampler = RSSSampler()
         sampler.start()
         started = time.monotonic()
