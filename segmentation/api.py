@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
 from . import pipeline
@@ -16,7 +16,8 @@ router = Router(tags=["segmentation"])
 
 
 class StartIn(Schema):
-    product_ids: list[Any] = []
+    # Any, not int: a bad id is a 400 that names it (pipeline.start_run), not a bare 422.
+    product_ids: list[Any] = Field(default=[], json_schema_extra={"example": [101, 102, 103]})
     category: str = ""
     model: str | None = None
     temperature: float | None = None
