@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib import import_module
 from typing import Callable
 
 from django.conf import settings
@@ -71,6 +72,33 @@ def waiting_messages(task_name: str) -> int | None:
         return None
 
 
+def _stale_by_updated_at(model, running_after_seconds: float, now, include_queued) -> list[int]:
+    """Rows "running" with no update for the longer of WATCHDOG_STALE_AFTER and the app's own
+    claim threshold, plus (when asked) rows "queued" with no update for WATCHDOG_STALE_AFTER."""
+    running = Q(status="running", updated_at__lt=_cutoff(now, running_after_seconds))
+    queued = Q(status="queued", updated_at__lt=_cutoff(now)) if include_queued else Q(pk__in=[])
+    return list(model.objects.filter(running | queued).values_list("pk", flat=True))
+
+
+def _requeue(model, pk, enqueue: Callable[[int], None], **values) -> bool:
+    """Put a running or queued row back to "queued" (conditionally: another pass may have got
+    there first) and enqueue its task once the transaction commits."""
+    with transaction.atomic():
+        if not model.objects.filter(pk=pk, status__in=["running", "queued"]).update(status="queued", **values):
+            return False
+        enqueue(pk)
+    return True
+
+
+def _on_commit_delay(task_name: str) -> Callable[[int], None]:
+    """Enqueue the task named like its module path ("llm.tasks.run_llm_job") after the commit."""
+    def enqueue(pk: int) -> None:
+        module, name = task_name.rsplit(".", 1)
+        task = getattr(import_module(module), name)  # imported here: the task may not be registered yet
+        transaction.on_commit(lambda: task.delay(pk))
+    return enqueue
+
+
 # --- codegen runs -------------------------------------------------------------------------------
 
 def _codegen_stale(now, include_queued):
@@ -100,11 +128,7 @@ def _codegen_resume(pk, now):
         # The dead worker's step becomes claimable at once (not after CODEGEN_STEP_STALE_SECONDS).
         CodegenStep.objects.filter(run_id=pk, status=CodegenStep.Status.RUNNING, started_at__lt=_cutoff(now)).update(
             status=CodegenStep.Status.PENDING)
-        if not CodegenRun.objects.filter(pk=pk, status__in=[CodegenRun.Status.RUNNING, CodegenRun.Status.QUEUED]).update(
-                status=CodegenRun.Status.QUEUED, updated_at=now):
-            return False
-        enqueue(pk)
-    return True
+        return _requeue(CodegenRun, pk, enqueue, updated_at=now)
 
 
 def _codegen_fail(pk, reason):
@@ -135,24 +159,18 @@ def _llm_stale(model, progress_fields):
     return stale
 
 
-def _llm_resume(model, task_path):
+def _llm_resume(model, task_name):
     def resume(pk, now):
-        from importlib import import_module
-
-        module, name = task_path.rsplit(".", 1)
-        task = getattr(import_module(module), name)
-        with transaction.atomic():
-            if not model.objects.filter(pk=pk, status__in=["running", "queued"]).update(status="queued", claimed_at=now):
-                return False
-            transaction.on_commit(lambda: task.delay(pk))
-        return True
+        return _requeue(model, pk, _on_commit_delay(task_name), claimed_at=now)
     return resume
 
 
 def _llm_fail(model):
+    has_finished_at = any(f.name == "finished_at" for f in model._meta.fields)
+
     def fail(pk, reason):
         values = {"status": "failed", "error": reason}
-        if any(f.name == "finished_at" for f in model._meta.fields):
+        if has_finished_at:
             values["finished_at"] = timezone.now()
         model.objects.filter(pk=pk, status__in=["running", "queued"]).update(**values)
     return fail
@@ -164,21 +182,13 @@ def _bulk_stale(now, include_queued):
     from products import bulk
     from products.models import BulkGenerationItem
 
-    running = Q(status=BulkGenerationItem.Status.RUNNING, updated_at__lt=_cutoff(now, bulk.STALE_AFTER.total_seconds()))
-    queued = Q(status=BulkGenerationItem.Status.QUEUED, updated_at__lt=_cutoff(now)) if include_queued else Q(pk__in=[])
-    return list(BulkGenerationItem.objects.filter(running | queued).values_list("pk", flat=True))
+    return _stale_by_updated_at(BulkGenerationItem, bulk.STALE_AFTER.total_seconds(), now, include_queued)
 
 
 def _bulk_resume(pk, now):
     from products.models import BulkGenerationItem
-    from products.tasks import run_bulk_item
 
-    with transaction.atomic():
-        if not BulkGenerationItem.objects.filter(pk=pk, status__in=["running", "queued"]).update(
-                status=BulkGenerationItem.Status.QUEUED, updated_at=now):
-            return False
-        transaction.on_commit(lambda: run_bulk_item.delay(pk))
-    return True
+    return _requeue(BulkGenerationItem, pk, _on_commit_delay("products.tasks.run_bulk_item"), updated_at=now)
 
 
 def _bulk_fail(pk, reason):
@@ -196,22 +206,14 @@ def _artifact_stale(now, include_queued):
     from artifacts import pipeline
     from artifacts.models import NoteArtifact
 
-    running = Q(status=NoteArtifact.Status.RUNNING,
-                updated_at__lt=_cutoff(now, pipeline.STALE_RUNNING_AFTER.total_seconds()))
-    queued = Q(status=NoteArtifact.Status.QUEUED, updated_at__lt=_cutoff(now)) if include_queued else Q(pk__in=[])
-    return list(NoteArtifact.objects.filter(running | queued).values_list("pk", flat=True))
+    return _stale_by_updated_at(NoteArtifact, pipeline.STALE_RUNNING_AFTER.total_seconds(), now, include_queued)
 
 
 def _artifact_resume(pk, now):
     from artifacts.models import NoteArtifact
     from artifacts.tasks import enqueue_generation
 
-    with transaction.atomic():
-        if not NoteArtifact.objects.filter(pk=pk, status__in=["running", "queued"]).update(
-                status=NoteArtifact.Status.QUEUED, updated_at=now):
-            return False
-        enqueue_generation(pk)
-    return True
+    return _requeue(NoteArtifact, pk, enqueue_generation, updated_at=now)
 
 
 def _artifact_fail(pk, reason):
