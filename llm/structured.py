@@ -5,6 +5,7 @@ take the outermost JSON object/array from surrounding prose; repair (json-repair
 commas, single quotes, missing brackets). Then validate with pydantic or a JSON schema.
 """
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -28,12 +29,22 @@ class ParseResult:
         return not self.error
 
 
+@functools.lru_cache(maxsize=512)
+def _model_json_schema(model: type[BaseModel]) -> dict:
+    # Generating a model's JSON schema costs milliseconds (pydantic walks the whole model each
+    # time); pipelines send the same few models hundreds of times.
+    return model.model_json_schema()
+
+
 def schema_of(schema) -> tuple[dict | None, str]:
-    """(JSON schema, name) for a pydantic model class or a plain JSON-schema dict."""
+    """(JSON schema, name) for a pydantic model class or a plain JSON-schema dict.
+
+    The dict is shared between calls for the same model: treat it as read-only (copy to change it).
+    """
     if schema is None:
         return None, ""
     if isinstance(schema, type) and issubclass(schema, BaseModel):
-        return schema.model_json_schema(), schema.__name__
+        return _model_json_schema(schema), schema.__name__
     if isinstance(schema, dict):
         return schema, str(schema.get("title") or "response")
     raise TypeError("schema must be a pydantic model class or a JSON-schema dict")

@@ -1,4 +1,5 @@
-"""Carry the request id into Celery tasks, and make workers log through our LOGGING.
+"""Carry the request id into Celery tasks, make workers log through our LOGGING, and keep
+their database connections between tasks under Django's rules (CONN_MAX_AGE, health checks).
 
 Publishing (web request, or a task starting the next one): the current request id goes into
 the message headers. Running: the worker reads it back from ``task.request`` and sets it for
@@ -65,9 +66,23 @@ def configure_worker_logging(loglevel=None, **kwargs) -> None:
         logging.getLogger().setLevel(loglevel)
 
 
+def recycle_db_connections(task=None, **kwargs) -> None:
+    """Before and after each task, what Django does around each web request: close connections
+    that are past CONN_MAX_AGE or broken, and health-check the others on first use
+    (CONN_HEALTH_CHECKS). Celery's own fixup only closes them every CELERY_DB_REUSE_MAX tasks.
+    Eager tasks run inside the caller's transaction: leave its connection alone."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 def connect() -> None:
     # weak=False: the receivers are module functions, but be explicit that they must live on.
     signals.before_task_publish.connect(add_request_id_header, weak=False, dispatch_uid="ops.request_id.publish")
     signals.task_prerun.connect(enter_task, weak=False, dispatch_uid="ops.request_id.prerun")
     signals.task_postrun.connect(leave_task, weak=False, dispatch_uid="ops.request_id.postrun")
+    signals.task_prerun.connect(recycle_db_connections, weak=False, dispatch_uid="ops.db.prerun")
+    signals.task_postrun.connect(recycle_db_connections, weak=False, dispatch_uid="ops.db.postrun")
     signals.setup_logging.connect(configure_worker_logging, weak=False, dispatch_uid="ops.logging.setup")

@@ -4,14 +4,19 @@
         --products 2000 --delay 0.2 --concurrency 8
 
 Runs the pipeline in this process (``run_inline``: SEGMENTATION_CONCURRENCY threads stand in
-for Celery workers), counts the LLM calls per stage, and compares the wall time with the ideal
-critical path: for each stage (and each consolidation level) ceil(calls / concurrency) x delay.
+for Celery workers, as ``manage.py segment`` runs it) or, with ``--celery``, on a real prefork
+Celery worker with ``--concurrency`` processes on a queue of its own (as production runs it; one
+small warm-up run first, since a long-lived worker's processes already hold their connections).
+It counts the LLM calls per stage and compares the wall time with the ideal critical path: for
+each stage (and each consolidation level) ceil(calls / concurrency) x delay.
 
 The fake provider runs in a separate process (a real provider is remote: its CPU is not
-ours). "Own overhead" is the CPU this process spends outside ``llm.complete`` (segmentation:
-claims, prompts, schemas, parsing the answer, writing results, advancing stages), measured
-per thread with ``time.thread_time``; the CPU inside ``llm.complete`` (llm service + SDK) is
-reported next to it. Peak RSS is sampled during the run; ``--trace-memory`` adds tracemalloc
+ours). With threads, "own overhead" is the CPU this process spends outside ``llm.complete``
+(segmentation: claims, prompts, schemas, parsing the answer, writing results, advancing
+stages), measured per thread with ``time.thread_time``; the CPU inside ``llm.complete`` is
+reported next to it, split into the llm service and the provider SDK call (request building,
+HTTP, response reading). With ``--celery`` the figure is the worker's whole CPU per call
+(its processes' user + system time from /proc: Celery, segmentation, llm service and SDK). Peak RSS is sampled during the run; ``--trace-memory`` adds tracemalloc
 (which slows Python down, so the timings of such a run are not comparable). Use a scratch
 database: the script creates its own provider, user and products and deletes them afterwards.
 ``--json`` prints one JSON line with every figure (``bench/segmentation_scale.py`` reads it).
@@ -62,13 +67,82 @@ class RSSSampler(threading.Thread):
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     def run(self):
+        self.cpu = 0.0
         while not self.stopped.wait(0.05):
             self.peak = max(self.peak, self._rss())
+            self.cpu = time.thread_time()  # this thread's own CPU, left out of the pipeline's figures
 
     def stop(self) -> int:
         self.stopped.set()
         self.join()
         return max(self.peak, self._rss())
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """user + system CPU of a process and its children (a prefork worker's pool), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1] is the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _celery_run(pipeline, *, run=None, user=None, ids=None, provider=None):
+    """Enqueue a run's first batches as the API does and wait until it stops running."""
+    from segmentation.tasks import enqueue
+
+    if run is None:
+        run = pipeline.start_run(owner=user, product_ids=ids, category="Dimmer Switches", provider=provider)
+    enqueue(pipeline.pending_batches(run.pk))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        if type(run).objects.filter(pk=run.pk).values_list("status", flat=True).first() != "running":
+            break
+    run.refresh_from_db()
+    return run
+
+
+def start_celery_worker(concurrency: int, prefix: str) -> subprocess.Popen:
+    """A prefork worker with ``concurrency`` processes on this bench's own bulk queue; returns once it answers a ping."""
+    from config.celery import app
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-c", str(concurrency),
+         "-Q", f"{prefix}bulk", "-n", f"{prefix}bench@%h", "--without-gossip", "--without-mingle", "-l", "warning"],
+        env=os.environ.copy(), cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the Celery worker exited with {proc.returncode}")
+        if app.control.ping(destination=[f"{prefix}bench@{os.uname().nodename}"], timeout=0.5):
+            time.sleep(1.0)  # every pool process has forked and warmed up (worker_process_init)
+            return proc
+    proc.kill()
+    raise SystemExit("the Celery worker did not answer within 60 s")
+
+
+def stop_celery_worker(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def main(argv=None) -> int:
@@ -80,6 +154,8 @@ def main(argv=None) -> int:
     parser.add_argument("--trace-memory", action="store_true", help="also trace Python allocations (slower)")
     parser.add_argument("--keep", action="store_true", help="keep the run, products and files for inspection")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    parser.add_argument("--celery", action="store_true",
+                        help="run the batches on a real Celery worker (prefork, --concurrency processes) instead of threads")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_fake:
@@ -91,6 +167,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("STORAGE_ROOT", tempfile.mkdtemp(prefix="segbench-"))
     os.environ["SEGMENTATION_CONCURRENCY"] = str(args.concurrency)
     os.environ["SEGBENCH_API_KEY"] = "sk-bench-0000"
+    tag = uuid.uuid4().hex[:8]
+    if args.celery:  # this process and the worker route to queues of their own
+        os.environ["CELERY_QUEUE_PREFIX"] = f"segbench{tag}-"
     import django
 
     django.setup()
@@ -105,7 +184,6 @@ def main(argv=None) -> int:
     from segmentation import conf, pipeline
 
     call_command("migrate", verbosity=0)
-    tag = uuid.uuid4().hex[:8]
     server = subprocess.Popen([sys.executable, "-m", "segmentation.bench", "--serve-fake", "--delay", str(args.delay)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -151,6 +229,21 @@ def main(argv=None) -> int:
             with lock:
                 spans.append((start, time.monotonic(), local.llm_wall))
 
+    # CPU inside the provider SDK call (request building, HTTP, response parsing), per thread.
+    from llm.providers.openai_provider import OpenAIProvider
+
+    real_execute = OpenAIProvider.execute
+    inside["sdk_cpu"] = 0.0
+
+    def timed_execute(self, request):
+        t0 = time.thread_time()
+        try:
+            return real_execute(self, request)
+        finally:
+            with lock:
+                inside["sdk_cpu"] += time.thread_time() - t0
+
+    OpenAIProvider.execute = timed_execute
     pipeline.complete = timed_complete
     pipeline.process_batch = timed_process
     query_count = Counter()
@@ -159,7 +252,7 @@ def main(argv=None) -> int:
         query_count[sql.split(" ")[0] + " " + (sql.split('"')[1] if '"' in sql else "")] += 1
         return execute(sql, params, many, context)
 
-    run = None
+    run = worker = warm_run = None
     try:
         import gc
 
@@ -168,10 +261,18 @@ def main(argv=None) -> int:
             import tracemalloc
 
             tracemalloc.start()
-        # A Celery worker warms up when it starts (llm/warmup.py): measure the run, not the process start.
-        from llm.warmup import warm_up
+        if args.celery:
+            worker = start_celery_worker(args.concurrency, os.environ["CELERY_QUEUE_PREFIX"])
+            # A long-lived worker's processes hold their connections: one small run first (its
+            # batches start 5 products in, so none of them is a cache hit for the measured run).
+            warm_run = _celery_run(pipeline, user=user, ids=ids[5:5 + 16 * conf.products_per_prompt()],
+                                   provider=provider.name)
+            print(f"Celery worker ready: prefork, {args.concurrency} processes; warm-up run {warm_run.status}")
+        else:
+            # A Celery worker warms up when it starts (llm/warmup.py): measure the run, not the process start.
+            from llm.warmup import warm_up
 
-        print(f"warmed up (as a worker does at start): {', '.join(warm_up()) or 'nothing'}")
+            print(f"warmed up (as a worker does at start): {', '.join(warm_up()) or 'nothing'}")
         sampler = RSSSampler()
         sampler.start()
         started = time.monotonic()
@@ -184,8 +285,14 @@ def main(argv=None) -> int:
 
             profiler = cProfile.Profile()
             profiler.enable()
-        with connection.execute_wrapper(count):
-            run = pipeline.run_inline(run.pk, workers=args.concurrency)
+        worker_cpu = None
+        if args.celery:
+            cpu0 = _tree_cpu_seconds(worker.pid)
+            run = _celery_run(pipeline, run=run)
+            worker_cpu = _tree_cpu_seconds(worker.pid) - cpu0
+        else:
+            with connection.execute_wrapper(count):
+                run = pipeline.run_inline(run.pk, workers=args.concurrency)
         if args.profile:
             import pstats
 
@@ -219,15 +326,30 @@ def main(argv=None) -> int:
         llm_wall = sum(w for _, _, w in spans) / max(1, len(spans))
         busy = sum(end - start for start, end, _ in spans)
         run_wall = spans[-1][1] - spans[0][0] if spans else 0.0
-        own_cpu = cpu - inside["cpu"]
+        own_cpu = cpu - inside["cpu"] - sampler.cpu
+        if args.celery:  # the batches ran in the worker: take their timings from the rows
+            from django.db.models import Avg
+
+            from segmentation.models import SegmentationBatch
+
+            rows = list(SegmentationBatch.objects.filter(run_id=run.pk).exclude(finished_at=None).exclude(started_at=None)
+                        .values_list("started_at", "finished_at"))
+            batch_wall = sum((b - a).total_seconds() for a, b in rows) / max(1, len(rows))
+            llm_wall = (LLMQuery.objects.filter(run_id=run.pk).aggregate(v=Avg("latency_ms"))["v"] or 0) / 1000
+            busy = sum((b - a).total_seconds() for a, b in rows)
+            run_wall = (max(b for _, b in rows) - min(a for a, _ in rows)).total_seconds() if rows else 0.0
         figures = {
             "products": len(ids), "status": run.status, "concurrency": c, "delay_s": args.delay,
             "calls": calls, "expected_calls": expected, "calls_ok": calls == expected,
             "wall_s": round(wall, 3), "setup_s": round(setup_s, 3), "ideal_s": round(ideal, 3),
             "ratio": round(wall / ideal, 3) if ideal else None,
-            "own_cpu_per_call_ms": round(own_cpu / total_calls * 1000, 2),
-            "own_cpu_per_call_ms_without_setup": round((own_cpu - setup_cpu) / total_calls * 1000, 2),
-            "llm_complete_cpu_per_call_ms": round(inside["cpu"] / total_calls * 1000, 2),
+            "mode": "celery" if args.celery else "threads",
+            "own_cpu_per_call_ms": None if args.celery else round(own_cpu / total_calls * 1000, 2),
+            "own_cpu_per_call_ms_without_setup": None if args.celery else round((own_cpu - setup_cpu) / total_calls * 1000, 2),
+            "llm_complete_cpu_per_call_ms": None if args.celery else round(inside["cpu"] / total_calls * 1000, 2),
+            "sdk_cpu_per_call_ms": None if args.celery else round(inside["sdk_cpu"] / total_calls * 1000, 2),
+            "llm_service_cpu_per_call_ms": None if args.celery else round((inside["cpu"] - inside["sdk_cpu"]) / total_calls * 1000, 2),
+            "worker_cpu_per_call_ms": round(worker_cpu / total_calls * 1000, 2) if worker_cpu is not None else None,
             "cpu_s": round(cpu, 3), "setup_cpu_s": round(setup_cpu, 3),
             "sql_queries": sum(query_count.values()),
             "batch_latency_ms": round(batch_wall * 1000, 1), "llm_complete_latency_ms": round(llm_wall * 1000, 1),
@@ -242,30 +364,41 @@ def main(argv=None) -> int:
             print(f"LLM calls: {calls} (expected with no faults: {expected}) -> {'OK' if calls == expected else 'MISMATCH'}")
             print(f"wall {wall:.2f} s (of which setup {setup_s:.2f} s), ideal critical path {ideal:.2f} s"
                   + (f", ratio {wall / ideal:.2f}" if ideal else ""))
-            print(f"own CPU (outside llm.complete) per call: {figures['own_cpu_per_call_ms']} ms "
-                  f"({figures['own_cpu_per_call_ms_without_setup']} ms without start_run); "
-                  f"inside llm.complete: {figures['llm_complete_cpu_per_call_ms']} ms per call")
+            if args.celery:
+                print(f"worker CPU per call (all of it: Celery, segmentation, llm service, SDK): "
+                      f"{figures['worker_cpu_per_call_ms']} ms")
+            else:
+                print(f"own CPU (outside llm.complete) per call: {figures['own_cpu_per_call_ms']} ms "
+                      f"({figures['own_cpu_per_call_ms_without_setup']} ms without start_run); "
+                      f"inside llm.complete: {figures['llm_complete_cpu_per_call_ms']} ms per call "
+                      f"(llm service {figures['llm_service_cpu_per_call_ms']} ms, provider SDK and HTTP "
+                      f"{figures['sdk_cpu_per_call_ms']} ms)")
             print(f"per batch: {figures['batch_latency_ms']} ms wall, of which {figures['llm_complete_latency_ms']} ms in "
                   f"llm.complete (fake delay {args.delay * 1000:.0f} ms); batches in flight on average "
                   f"{figures['mean_batches_in_flight']} of {c}")
-            print(f"SQL queries (pipeline + llm, not start_run): {figures['sql_queries']} "
-                  f"({figures['sql_queries'] / total_calls:.1f} per call):",
-                  ", ".join(f"{k} {v}" for k, v in query_count.most_common(10)))
+            if not args.celery:
+                print(f"SQL queries (pipeline + llm, not start_run): {figures['sql_queries']} "
+                      f"({figures['sql_queries'] / total_calls:.1f} per call):",
+                      ", ".join(f"{k} {v}" for k, v in query_count.most_common(10)))
             print(f"peak RSS {figures['peak_rss_mb']} MB (grew {figures['rss_growth_mb']} MB during the run)"
                   + (f", peak traced Python memory {figures['traced_peak_mb']} MB" if traced_peak is not None else ""))
         return 0 if run.status == "completed" and calls == expected else 1
     finally:
         pipeline.complete = real_complete
         pipeline.process_batch = real_process
+        OpenAIProvider.execute = real_execute
+        if worker is not None:
+            stop_celery_worker(worker)
         server.stdin.close()
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
         if not args.keep:
-            if run is not None:
-                LLMQuery.objects.filter(run_id=run.pk).delete()
-                run.delete()
+            for done in (run, warm_run):
+                if done is not None:
+                    LLMQuery.objects.filter(run_id=done.pk).delete()
+                    done.delete()
             Product.objects.filter(category=category).delete()
             category.delete()
             provider.delete()

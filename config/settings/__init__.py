@@ -205,6 +205,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every database connection before and after every task unless
+# this is set, so each segmentation batch (or artifact, or codegen phase) would open a new
+# PostgreSQL connection. Workers keep theirs for this many tasks; between tasks Django's own
+# rules apply (CONN_MAX_AGE, CONN_HEALTH_CHECKS: ops/celery_signals.py). 0 closes after every task.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # (soft, hard) seconds per queue for every task that declares no limits of its own (applied as
 # task annotations, config/queues.py QueueTimeLimits): at the soft limit the task gets
 # SoftTimeLimitExceeded and records why it stopped; at the hard limit the pool kills it.

@@ -2,6 +2,7 @@ import base64
 import binascii
 
 import openai
+import orjson
 
 from ..errors import ProviderCallError
 from .base import Provider, ProviderRequest, ProviderResponse, Usage, cached_client, translate_sdk_errors
@@ -36,6 +37,9 @@ class OpenAIProvider(Provider):
             }
         with translate_sdk_errors(openai, self.label, request.model):
             raw = self.client().chat.completions.with_raw_response.create(**kwargs)
+            fast = _from_json(raw.http_response.content, raw.http_response.status_code)
+            if fast is not None:
+                return fast
             completion = raw.parse()
         choice = completion.choices[0] if completion.choices else None
         text = (choice.message.content or "") if choice else ""
@@ -115,3 +119,51 @@ class OpenAICompatibleProvider(OpenAIProvider):
 
     kind = "openai_compatible"
     label = "OpenAI-compatible server"
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _from_json(body: bytes, http_status: int) -> ProviderResponse | None:
+    """The answer read straight from the response body, or None when the body is not JSON (then
+    the SDK's ``raw.parse()`` reports it as before).
+
+    Building the SDK's pydantic objects and dumping them back to a dict for the log cost about
+    a millisecond per call; a chat completion needs neither. The raw dict is what the provider
+    sent, nulls included.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices else {}
+    message = choice.get("message") if isinstance(choice, dict) else None
+    message = {} if message is None else message
+    text = message.get("content") if isinstance(message, dict) else None
+    finish = (choice.get("finish_reason") if isinstance(choice, dict) else None) or ""
+    # The SDK builds its objects without validating them, so it would hand such shapes on as they
+    # are (a list as the "text", or no choices at all): refuse them here with the reason.
+    if not isinstance(choices, list) or not isinstance(choice, dict) or not isinstance(message, dict):
+        raise ProviderCallError("The answer is JSON but not a chat completion (no choices with a message).",
+                                status="invalid_output", http_status=http_status)
+    if not isinstance(text, (str, type(None))) or not isinstance(finish, str):
+        raise ProviderCallError(f"The answer's message content is a {type(text).__name__}, not text.",
+                                status="invalid_output", http_status=http_status)
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
+    out_details = usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) else {}
+    return ProviderResponse(
+        text=text or "",
+        usage=Usage(
+            input_tokens=_count(usage.get("prompt_tokens")),
+            cached_input_tokens=_count(details.get("cached_tokens")),
+            output_tokens=_count(usage.get("completion_tokens")),
+            reasoning_tokens=_count(out_details.get("reasoning_tokens")),
+        ),
+        truncated=finish == "length",
+        finish_reason=finish,
+        raw=data,
+        http_status=http_status,
+    )

@@ -2,13 +2,30 @@
 
 import copy
 
+# id(schema) -> (schema, strict copy). ``llm.structured.schema_of`` hands out one dict per model,
+# so a pipeline that sends the same model many times converts it once. The entry keeps its
+# source alive, so an id is never reused while its entry exists.
+_STRICT: dict[int, tuple[dict, dict]] = {}
+_STRICT_MAX = 512
+
 
 def strict_json_schema(schema: dict) -> dict:
     """OpenAI's strict mode wants every object closed and every property required.
 
     Optional fields stay optional in our local (pydantic) validation; the model just has to
-    send them, possibly as null when the schema allows it.
+    send them, possibly as null when the schema allows it. The result is shared: read-only.
     """
+    entry = _STRICT.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    strict = _strict_copy(schema)
+    if len(_STRICT) >= _STRICT_MAX:
+        _STRICT.clear()
+    _STRICT[id(schema)] = (schema, strict)
+    return strict
+
+
+def _strict_copy(schema: dict) -> dict:
     schema = copy.deepcopy(schema)
 
     def visit(node):

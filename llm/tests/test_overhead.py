@@ -109,3 +109,69 @@ def test_interaction_files_are_the_same_json_as_the_standard_library_writes():
     del doc["huge"]  # the fast path (orjson) must agree too, not just the fallback
     expected = json.dumps(doc, ensure_ascii=False, indent=2, default=interactions._default).encode()
     assert interactions.encode(doc) == expected
+
+
+def test_a_models_json_schema_is_built_once_and_its_strict_form_once(monkeypatch):
+    from pydantic import BaseModel
+
+    from llm import structured
+    from llm.providers import schema as provider_schema
+
+    class Answer(BaseModel):
+        name: str
+        score: float | None = None
+
+    built = []
+    real = Answer.model_json_schema.__func__
+
+    monkeypatch.setattr(Answer, "model_json_schema", classmethod(lambda cls, *a, **k: built.append(1) or real(cls, *a, **k)))
+    first, name = structured.schema_of(Answer)
+    again, _ = structured.schema_of(Answer)
+    assert name == "Answer" and again is first and len(built) == 1
+    strict = provider_schema.strict_json_schema(first)
+    assert provider_schema.strict_json_schema(first) is strict
+    assert strict["additionalProperties"] is False and strict["required"] == ["name", "score"]
+    assert "additionalProperties" not in first  # the shared source is never changed
+    # An equal but distinct dict (a caller's own JSON schema) is converted for itself.
+    copy = {**first}
+    assert provider_schema.strict_json_schema(copy) == strict and provider_schema.strict_json_schema(copy) is not strict
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body, expected", [
+    # Read straight from the body: text, usage and finish reason, the raw JSON kept for the file.
+    ({"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+      "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "cut"}}],
+      "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
+                "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 1}}},
+     ("truncated", "cut", 7, 3)),
+    # Content that is not text is refused with a reason (the SDK would have handed the list on).
+    ({"id": "c2", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+      "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": ["odd"]}}]},
+     "invalid_output"),
+    # JSON that is not a chat completion at all.
+    ({"id": "c3", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini"}, "invalid_output"),
+    ({"id": "c4", "choices": ["not an object"]}, "invalid_output"),
+])
+def test_openai_answers_are_read_from_the_body_and_odd_ones_from_the_sdk(providers, fake, body, expected):
+    import json as _json
+
+    from llm.errors import LLMError
+
+    fake.script(Reply(raw_body=_json.dumps(body), status=200))
+    if expected == "invalid_output":
+        with pytest.raises(LLMError, match="not text|not a chat completion"):
+            _call(prompt=f"odd {body['id']}", cache=False)
+        row = LLMQuery.objects.order_by("-pk").first()
+        assert row.status == "invalid_output" and row.finished_at
+        return
+    from llm.errors import LLMTruncatedError
+
+    with pytest.raises(LLMTruncatedError) as caught:
+        _call(prompt=f"fast {body['id']}", cache=False)
+    row = LLMQuery.objects.get(pk=caught.value.query_id)
+    status, text, tokens_in, tokens_out = expected
+    assert (caught.value.partial_text, row.input_tokens, row.output_tokens) == (text, tokens_in, tokens_out)
+    assert row.cached_input_tokens == 2 and row.reasoning_tokens == 1 and row.status == status
+    logged = _json.loads(interactions.read(row.file_path))
+    assert '"finish_reason": "length"' in _json.dumps(logged) and '"id": "c1"' in _json.dumps(logged)
