@@ -185,10 +185,32 @@ def _line_byte_bounds(ids: list[int]):
                 yield size + _LINE_OVERHEAD_BYTES
 
 
-def _product_rows(ids: list[int]):
-    """(pk, title, brand, description) in id order, a chunk at a time (flat memory for big runs)."""
+def _product_rows(ids: list[int], *, first_pass_of_run: str | None = None):
+    """(pk, title, brand, description) in id order, a chunk at a time (flat memory for big runs);
+    with ``first_pass_of_run``, each row also carries the product's first-pass taxonomy id in
+    that run (or None). On PostgreSQL one statement per chunk with the ids as one array parameter."""
+    from django.db import connection
+
     for part in chunks(ids, CHUNK):
-        yield from Product.objects.filter(pk__in=part).order_by("pk").values_list("pk", "title", "brand", "description")
+        if connection.vendor != "postgresql":
+            rows = Product.objects.filter(pk__in=part).order_by("pk")
+            if first_pass_of_run is not None:
+                first = ProductSegment.objects.filter(run_id=first_pass_of_run, product_id=OuterRef("pk"))
+                rows = rows.annotate(first=Subquery(first.values("taxonomy_id")[:1]))
+                yield from rows.values_list("pk", "title", "brand", "description", "first")
+            else:
+                yield from rows.values_list("pk", "title", "brand", "description")
+            continue
+        product = Product._meta.db_table
+        first_sql, params = "", [part]
+        if first_pass_of_run is not None:
+            first_sql = (f', (SELECT s."taxonomy_id" FROM "{ProductSegment._meta.db_table}" AS s '
+                         f'WHERE s."run_id" = %s AND s."product_id" = p."id" LIMIT 1)')
+            params = [first_pass_of_run, part]
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT p."id", p."title", p."brand", p."description"{first_sql} FROM "{product}" AS p '
+                           f'WHERE p."id" = ANY(%s) ORDER BY p."id"', params)
+            yield from cursor.fetchall()
 
 
 def _product_lines(ids: list[int]):
@@ -704,11 +726,8 @@ def _refine(run: SegmentationRun, batch: SegmentationBatch) -> None:
     real, unassigned, s_label = taxonomy.real, taxonomy.unassigned, taxonomy.s_label
     taxon_of_label = {label: pk for pk, label in s_label.items()}
     # Products with their first-pass taxonomy in one query.
-    first_pass = ProductSegment.objects.filter(run_id=run.pk, product_id=OuterRef("pk")).values("taxonomy_id")[:1]
     rows, first = [], {}
-    for pk, title, brand, desc, taxon in (Product.objects.filter(pk__in=batch.product_ids).order_by("pk")
-                                          .annotate(first=Subquery(first_pass))
-                                          .values_list("pk", "title", "brand", "description", "first")):
+    for pk, title, brand, desc, taxon in _product_rows(batch.product_ids, first_pass_of_run=run.pk):
         rows.append((pk, title, brand, desc))
         first[pk] = taxon
     label_of = {pk: f"P_{n}" for n, (pk, *_rest) in enumerate(rows, 1)}
