@@ -23,8 +23,17 @@ def lookup(key: str) -> LLMCacheEntry | None:
         LLMCacheEntry.objects.filter(pk=entry.pk).update(hits=F("hits") + 1)
         return entry
     with connection.cursor() as cursor:
-        cursor.execute(_lookup_sql(), [key, now])
-        found = cursor.fetchone()
+        cursor.execute(*lookup_statement(key))
+        return entry_from_row(cursor.fetchone())
+
+
+def lookup_statement(key: str) -> tuple[str, list]:
+    """The PostgreSQL lookup as (SQL, params), to travel with another statement (the call's first
+    log row, llm/dblog.py); its one result row goes to ``entry_from_row``."""
+    return _lookup_sql(), [key, timezone.now()]
+
+
+def entry_from_row(found) -> LLMCacheEntry | None:
     if found is None:
         return None
     values = [  # what the ORM's converters would do (e.g. JSON text to a dict)

@@ -60,10 +60,15 @@ def _run(conn, statements: list[tuple[str, list]], *, returning: bool = False):
     params = [p for _, ps in prefix + statements for p in ps]
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
-        if returning:
+        if returning:  # the first row of each statement's result (each must return rows)
             for _ in prefix:
                 cursor.nextset()
-            return cursor.fetchone()[0]
+            rows = []
+            for n in range(len(statements)):
+                if n:
+                    cursor.nextset()
+                rows.append(cursor.fetchone())
+            return rows
     return None
 
 
@@ -93,18 +98,30 @@ def _update_sql(model: type[Model], fields: tuple) -> str:
     return f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s"
 
 
-def insert(obj: Model) -> None:
-    """INSERT ``obj`` (a new row; save() signals are not sent) and set its primary key."""
+def insert(obj: Model, before: tuple[str, list] | None = None):
+    """INSERT ``obj`` (a new row; save() signals are not sent) and set its primary key.
+
+    ``before`` is a statement (SQL, params) that returns rows, run first in the same message and
+    transaction (the call's cache lookup); its first row (or None) is returned.
+    """
     conn = connections[DEFAULT_DB_ALIAS]
     if not _one_message(conn):
+        found = None
+        if before is not None:
+            with conn.cursor() as cursor:
+                cursor.execute(*before)
+                found = cursor.fetchone()
         with log_write():
             obj.save(force_insert=True)
-        return
+        return found
     fields = _columns(type(obj))
-    obj.pk = _run(conn, [(_insert_sql(type(obj)), _prepared(conn, obj, fields, True))], returning=True)
+    statements = ([before] if before is not None else []) + [(_insert_sql(type(obj)), _prepared(conn, obj, fields, True))]
+    *found, inserted = _run(conn, statements, returning=True)
+    obj.pk = inserted[0]
     obj._state.adding = False
     obj._state.db = conn.alias
     obj._dblog_written = _snapshot(obj, fields)
+    return found[0] if found else None
 
 
 def _snapshot(obj: Model, fields) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from . import content as content_parts
@@ -132,6 +133,7 @@ class _Call:
         self.cache_key = cache_key
         self.attempt = 0
         self.query_ids: list[int] = []
+        self.first_row: LLMQuery | None = None  # written with the cache lookup, used by the first attempt
         self.reservation: budgets.Reservation | None = None
         # Whose key pays: the user's own (passed in), nobody (copy/paste), or the app's.
         self.key_source = "manual" if provider.kind == LLMProvider.Kind.MANUAL else ("user" if api_key else "app")
@@ -146,7 +148,13 @@ class _Call:
             params["schema_name"] = self.schema_name
         return params
 
-    def new_row(self, status: str) -> LLMQuery:
+    def new_row(self, status: str, *, cache_lookup: tuple[str, list] | None = None):
+        """The attempt's log row, committed before the call. With ``cache_lookup`` (PostgreSQL) the
+        lookup travels in the same message and ``(row, found)`` is returned: one round trip for both."""
+        if self.first_row is not None and cache_lookup is None:
+            row, self.first_row = self.first_row, None  # already written, as STARTED, with the lookup
+            row.status = status
+            return row
         self.attempt += 1
         row = LLMQuery(
             user=self.user if getattr(self.user, "pk", None) else None,
@@ -164,9 +172,9 @@ class _Call:
             key_source=self.key_source,
             cache_key=self.cache_key,
         )
-        dblog.insert(row)  # committed before the call: a crash during it still leaves this row
+        found = dblog.insert(row, before=cache_lookup)  # committed before the call: a crash during it still leaves this row
         self.query_ids.append(row.pk)
-        return row
+        return (row, found) if cache_lookup is not None else row
 
     def document(self, row: LLMQuery, *, messages: list[dict], response: ProviderResponse | None, error: str = "",
                  duration_ms: int | None = None, response_text: str | None = None) -> dict:
@@ -429,7 +437,14 @@ def complete(
 
 def _from_cache(call: _Call, schema) -> Completion | None:
     started = time.monotonic()
-    entry = answer_cache.lookup(call.cache_key)
+    if connection.vendor == "postgresql":
+        # The lookup and the call's first log row go to the database together: on a miss the row
+        # is the first attempt's, on a hit it becomes the cache_hit row.
+        row, found = call.new_row(LLMQuery.Status.STARTED, cache_lookup=answer_cache.lookup_statement(call.cache_key))
+        call.first_row = row
+        entry = answer_cache.entry_from_row(found)
+    else:
+        entry = answer_cache.lookup(call.cache_key)
     if entry is None:
         return None
     parsed = None

@@ -30,11 +30,22 @@ def test_a_plain_call_is_two_database_round_trips_and_still_logs_everything(prov
     assert interactions.verify(row.file_path, row.file_sha256)
     assert UsageDaily.objects.filter(purpose="tests.overhead", status="ok").get().calls == 2
     assert LLMCacheEntry.objects.filter(key=row.cache_key, source_query=row).exists()
-    # A cache hit: look up (counting the hit), then the cache_hit row and its rollup.
+    # A cache hit: the lookup (counting the hit) travels with the call's first row, then that row
+    # becomes the cache_hit row, with its rollup.
     with CaptureQueriesContext(connection) as queries:
         hit = _call(prompt="counted")
-    assert hit.status == "cache_hit" and hit.text == result.text and len(queries.captured_queries) == 3
+    assert hit.status == "cache_hit" and hit.text == result.text and len(queries.captured_queries) == 2
     assert LLMCacheEntry.objects.get(key=row.cache_key).hits == 1
+    hit_row = LLMQuery.objects.get(pk=hit.query_id)
+    assert hit_row.attempt == 1 and hit_row.finished_at and hit_row.file_path == row.file_path
+    # A miss with the cache on costs no more than a call without it: lookup and row together.
+    with CaptureQueriesContext(connection) as queries:
+        miss = _call(prompt="not asked before")
+    assert len(queries.captured_queries) == 2, [q["sql"][:80] for q in queries.captured_queries]
+    missed = LLMQuery.objects.get(pk=miss.query_id)
+    assert missed.status == "ok" and missed.attempt == 1 and miss.query_ids == [missed.pk]
+    assert UsageDaily.objects.filter(purpose="tests.overhead", status="cache_hit").get().calls == 1
+    assert not LLMQuery.objects.filter(purpose="tests.overhead", status="started").exists()
 
 
 @pytest.mark.django_db(transaction=True)
