@@ -375,16 +375,24 @@ def _finish(batch: SegmentationBatch, result: dict, *, processed: int = 0) -> bo
                 status=Batch.Status.DONE, result=result, error="", finished_at=timezone.now()
             )
         )
-    now = timezone.now()
+    ctes, params = _done_ctes(batch, result, processed)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'WITH done AS (UPDATE "{Batch._meta.db_table}" SET "status" = %s, "result" = %s, "error" = \'\', '
-            f'"finished_at" = %s WHERE "id" = %s AND "status" = %s AND "claimed_by" = %s RETURNING "run_id") '
-            f'UPDATE "{Run._meta.db_table}" SET "processed_products" = "processed_products" + %s, "updated_at" = %s '
-            f'WHERE "id" IN (SELECT "run_id" FROM done)',
-            [Batch.Status.DONE, json.dumps(result), now, batch.pk, Batch.Status.RUNNING, batch.claimed_by, processed, now],
-        )
-        return cursor.rowcount == 1
+        cursor.execute(f'WITH {ctes} SELECT count(*) FROM done', params)
+        return cursor.fetchone()[0] == 1
+
+
+def _done_ctes(batch: SegmentationBatch, result: dict, processed: int) -> tuple[str, list]:
+    """``done``: the batch marked done if this task still holds its claim (its run id, or no row);
+    ``counted``: the run's processed count moved on by ``processed`` if it was. PostgreSQL runs
+    both exactly once whatever the main statement reads, all in one statement."""
+    now = timezone.now()
+    return (
+        f'done AS (UPDATE "{Batch._meta.db_table}" SET "status" = %s, "result" = %s, "error" = \'\', '
+        f'"finished_at" = %s WHERE "id" = %s AND "status" = %s AND "claimed_by" = %s RETURNING "run_id"), '
+        f'counted AS (UPDATE "{Run._meta.db_table}" SET "processed_products" = "processed_products" + %s, '
+        f'"updated_at" = %s WHERE "id" IN (SELECT "run_id" FROM done))',
+        [Batch.Status.DONE, json.dumps(result), now, batch.pk, Batch.Status.RUNNING, batch.claimed_by, processed, now],
+    )
 
 
 # --------------------------------------------------------------------------- asking with retries
@@ -781,18 +789,13 @@ def _finish_refine(batch: SegmentationBatch, pairs: list[tuple[int, int]]) -> bo
             if not _finish(batch, batch.result, processed=len(pairs)):
                 raise RunStopped("claim lost")
         return True
-    now = timezone.now()
+    ctes, params = _done_ctes(batch, batch.result, len(pairs))
     with connection.cursor() as cursor:
         cursor.execute(
-            f'WITH done AS (UPDATE "{Batch._meta.db_table}" SET "status" = %s, "result" = %s, "error" = \'\', '
-            f'"finished_at" = %s WHERE "id" = %s AND "status" = %s AND "claimed_by" = %s RETURNING "run_id"), '
-            f'counted AS (UPDATE "{Run._meta.db_table}" SET "processed_products" = "processed_products" + %s, '
-            f'"updated_at" = %s WHERE "id" IN (SELECT "run_id" FROM done)) '
-            f'INSERT INTO "{RefinedProductSegment._meta.db_table}" ("run_id", "product_id", "taxonomy_id") '
+            f'WITH {ctes} INSERT INTO "{RefinedProductSegment._meta.db_table}" ("run_id", "product_id", "taxonomy_id") '
             f'SELECT done."run_id", u.p, u.t FROM done, unnest(%s::bigint[], %s::bigint[]) AS u(p, t) '
             f'ON CONFLICT ("run_id", "product_id") DO UPDATE SET "taxonomy_id" = EXCLUDED."taxonomy_id" RETURNING 1',
-            [Batch.Status.DONE, json.dumps(batch.result), now, batch.pk, Batch.Status.RUNNING, batch.claimed_by,
-             len(pairs), now, [pk for pk, _ in pairs], [taxon for _, taxon in pairs]],
+            params + [[pk for pk, _ in pairs], [taxon for _, taxon in pairs]],
         )
         return len(cursor.fetchall()) == len(pairs)
 
