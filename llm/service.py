@@ -148,13 +148,21 @@ class _Call:
             params["schema_name"] = self.schema_name
         return params
 
-    def new_row(self, status: str, *, cache_lookup: tuple[str, list] | None = None):
-        """The attempt's log row, committed before the call. With ``cache_lookup`` (PostgreSQL) the
-        lookup travels in the same message and ``(row, found)`` is returned: one round trip for both."""
-        if self.first_row is not None and cache_lookup is None:
+    def new_row(self, status: str) -> LLMQuery:
+        """The attempt's log row, committed before the call."""
+        if self.first_row is not None:
             row, self.first_row = self.first_row, None  # already written, as STARTED, with the lookup
             row.status = status
             return row
+        return self._write_row(status)[0]
+
+    def first_row_with_lookup(self, cache_lookup: tuple[str, list]):
+        """Write the first attempt's row (STARTED) in the same message as the cache lookup (one round
+        trip for both); the next ``new_row`` hands it out. Returns the lookup's result row or None."""
+        self.first_row, found = self._write_row(LLMQuery.Status.STARTED, before=cache_lookup)
+        return found
+
+    def _write_row(self, status: str, before: tuple[str, list] | None = None) -> tuple[LLMQuery, Any]:
         self.attempt += 1
         row = LLMQuery(
             user=self.user if getattr(self.user, "pk", None) else None,
@@ -172,9 +180,9 @@ class _Call:
             key_source=self.key_source,
             cache_key=self.cache_key,
         )
-        found = dblog.insert(row, before=cache_lookup)  # committed before the call: a crash during it still leaves this row
+        found = dblog.insert(row, before=before)  # committed before the call: a crash during it still leaves this row
         self.query_ids.append(row.pk)
-        return (row, found) if cache_lookup is not None else row
+        return row, found
 
     def document(self, row: LLMQuery, *, messages: list[dict], response: ProviderResponse | None, error: str = "",
                  duration_ms: int | None = None, response_text: str | None = None) -> dict:
@@ -440,9 +448,7 @@ def _from_cache(call: _Call, schema) -> Completion | None:
     if connection.vendor == "postgresql":
         # The lookup and the call's first log row go to the database together: on a miss the row
         # is the first attempt's, on a hit it becomes the cache_hit row.
-        row, found = call.new_row(LLMQuery.Status.STARTED, cache_lookup=answer_cache.lookup_statement(call.cache_key))
-        call.first_row = row
-        entry = answer_cache.entry_from_row(found)
+        entry = answer_cache.entry_from_row(call.first_row_with_lookup(answer_cache.lookup_statement(call.cache_key)))
     else:
         entry = answer_cache.lookup(call.cache_key)
     if entry is None:

@@ -823,24 +823,12 @@ def _insert_first_pass(run_id: str, rows: list[tuple[int, int, float | None]]) -
 
 
 def _upsert_refined(run_id: str, pairs: list[tuple[int, int]]) -> None:
-    """(product, taxonomy) rows of a refine batch, replacing any from an earlier try: one statement
-    with two array parameters on PostgreSQL (no model instance per row)."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        RefinedProductSegment.objects.bulk_create(
-            [RefinedProductSegment(run_id=run_id, product_id=pk, taxonomy_id=taxon) for pk, taxon in pairs],
-            update_conflicts=True, unique_fields=["run", "product"], update_fields=["taxonomy"],
-        )
-        return
-    table = RefinedProductSegment._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{table}" ("run_id", "product_id", "taxonomy_id") '
-            f'SELECT %s, p, t FROM unnest(%s::bigint[], %s::bigint[]) AS u(p, t) '
-            f'ON CONFLICT ("run_id", "product_id") DO UPDATE SET "taxonomy_id" = EXCLUDED."taxonomy_id"',
-            [run_id, [pk for pk, _ in pairs], [taxon for _, taxon in pairs]],
-        )
+    """(product, taxonomy) rows of a refine batch, replacing any from an earlier try (the ORM
+    path; on PostgreSQL ``_finish_refine`` does it in its one statement)."""
+    RefinedProductSegment.objects.bulk_create(
+        [RefinedProductSegment(run_id=run_id, product_id=pk, taxonomy_id=taxon) for pk, taxon in pairs],
+        update_conflicts=True, unique_fields=["run", "product"], update_fields=["taxonomy"],
+    )
 
 
 # --------------------------------------------------------------------------- moving between stages
