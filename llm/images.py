@@ -22,7 +22,7 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from . import budgets, interactions, ratelimit, rollups
+from . import budgets, concurrency, interactions, ratelimit, rollups
 from .dblog import log_write
 from .errors import (
     LLMBudgetExceeded,
@@ -285,16 +285,23 @@ class _ImageCall:
             "error": row.error or None,
         }
 
-    def _admit(self, row: LLMQuery) -> None:
-        """The same gates as text calls: budget reserved first, then rate-limit capacity."""
+    def _admit(self, row: LLMQuery) -> concurrency.Lease:
+        """The same gates as text calls: budget reserved first, then a place among the model's requests
+        in flight (returned: release it once the provider answered), then rate-limit capacity."""
         try:
             if budgets.applicable(self.user):
                 self.reservation = budgets.reserve(
                     self.user, image_cost(self.model, self.size, self.quality, None),
                     what=f"this image from {self.provider.name}/{self.model.name}",
                 )
-            if self.model.rpm_limit or self.model.tpm_limit:
-                ratelimit.acquire(self.model, 0)
+            lease = concurrency.acquire(self.model)
+            try:
+                if self.model.rpm_limit or self.model.tpm_limit:
+                    ratelimit.acquire(self.model, 0)
+            except BaseException:
+                lease.release()
+                raise
+            return lease
         except (LLMBudgetExceeded, RateLimitTimeout) as exc:
             status = LLMQuery.Status.BUDGET_EXCEEDED if isinstance(exc, LLMBudgetExceeded) else LLMQuery.Status.RATE_LIMITED
             self.finish_row(row, status=status, error=str(exc), latency_ms=0)
@@ -304,12 +311,13 @@ class _ImageCall:
     def attempt_once(self) -> _Answer:
         row = self.new_row()
         client = client_for(self.provider, api_key=self.api_key)
-        self._admit(row)
+        lease = self._admit(row)
         started = time.monotonic()
         try:
-            data, usage, revised, raw = client.generate_image(
-                model=self.model.name, prompt=self.prompt, size=self.size, quality=self.quality
-            )
+            with lease:
+                data, usage, revised, raw = client.generate_image(
+                    model=self.model.name, prompt=self.prompt, size=self.size, quality=self.quality
+                )
         except ProviderCallError as exc:
             self.finish_row(row, status=exc.status, error=str(exc), latency_ms=ms_since(started), http_status=exc.http_status)
             exc.query_id = row.pk

@@ -126,6 +126,11 @@ class LLMModel(models.Model):
     tpm_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Tokens per minute (input + max output) across all processes (blank = no limit)."
     )
+    max_concurrent = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Requests in flight at once across all processes (blank = no limit). Workers beyond it "
+                  "prepare their next call and wait for a free slot.",
+    )
     price_source = models.CharField(max_length=10, choices=PriceSource.choices, default=PriceSource.UNKNOWN)
     prices_as_of = models.DateField(null=True, blank=True)
     enabled = models.BooleanField(default=True)

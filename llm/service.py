@@ -20,7 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from . import content as content_parts
-from . import budgets, definitions, interactions, ratelimit, rollups, structured
+from . import budgets, concurrency, definitions, interactions, ratelimit, rollups, structured
 from . import cache as answer_cache
 from .errors import (
     LLMError,
@@ -138,6 +138,7 @@ class _Call:
         # Whose key pays: the user's own (passed in), nobody (copy/paste), or the app's.
         self.key_source = "manual" if provider.kind == LLMProvider.Kind.MANUAL else ("user" if api_key else "app")
         self.slot: ratelimit.Slot | None = None
+        self.lease: concurrency.Lease | None = None
 
     @property
     def params(self) -> dict:
@@ -284,18 +285,22 @@ class _Call:
             self.slot = None
 
     def _admit(self, row: LLMQuery, messages: list[dict]) -> None:
-        """Budget first (refuse before anything is sent), then wait for rate-limit capacity."""
+        """Budget first (refuse before anything is sent), then a place among the model's requests in
+        flight, then rate-limit capacity (booked as late as possible: the provider counts the send)."""
         has_budgets = bool(budgets.applicable(self.user))
         limited = bool(self.model.rpm_limit or self.model.tpm_limit)
-        if not has_budgets and not limited:
+        gated = bool(self.model.max_concurrent)
+        if not (has_budgets or limited or gated):
             return
-        n_in = count_input_tokens(messages, self.json_schema)
+        n_in = count_input_tokens(messages, self.json_schema) if has_budgets or limited else 0
         try:
             if has_budgets:
                 max_cost = cost_for(self.model, Usage(input_tokens=n_in, output_tokens=self.max_tokens))
                 self.reservation = budgets.reserve(
                     self.user, max_cost, what=f"this call to {self.provider.name}/{self.model.name}"
                 )
+            if gated:
+                self.lease = concurrency.acquire(self.model)
             if limited:
                 self.slot = ratelimit.acquire(self.model, n_in + self.max_tokens)
         except budgets.LLMBudgetExceeded as exc:
@@ -304,10 +309,19 @@ class _Call:
             exc.query_id = row.pk
             raise
         except ratelimit.RateLimitTimeout as exc:
+            self._release_lease()
             self.finish_row(row, messages=messages, response=None, status=LLMQuery.Status.RATE_LIMITED,
                             error=str(exc), latency_ms=0)
             exc.query_id = row.pk
             raise
+        except BaseException:
+            self._release_lease()
+            raise
+
+    def _release_lease(self) -> None:
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            lease.release()
 
     def attempt_once(self, messages: list[dict]) -> tuple[ProviderResponse, LLMQuery, int]:
         row = self.new_row(LLMQuery.Status.STARTED)
@@ -320,7 +334,10 @@ class _Call:
         )
         started = time.monotonic()
         try:
-            response = client.execute(request)
+            try:
+                response = client.execute(request)
+            finally:  # the next request may go while this one's answer is parsed and logged
+                self._release_lease()
         except ProviderCallError as exc:
             self.finish_row(row, messages=messages, response=None, status=exc.status, error=str(exc),
                             latency_ms=ms_since(started), http_status=exc.http_status)

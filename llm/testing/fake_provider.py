@@ -24,8 +24,10 @@ In-process use::
 
 Other processes can script a running server through the control endpoints
 (``POST /_fake/script``, ``POST /_fake/default``, ``POST /_fake/reset``, ``POST /_fake/faults``,
-``GET /_fake/requests``, ``GET /_fake/health``) or with :func:`script_remote`,
-:func:`set_default_remote`, :func:`reset_remote`, :func:`requests_remote`.
+``GET /_fake/requests``, ``GET /_fake/stats``, ``GET /_fake/health``) or with :func:`script_remote`,
+:func:`set_default_remote`, :func:`reset_remote`, :func:`requests_remote`, :func:`stats_remote`.
+``stats`` counts the generation requests in flight now and at most at once (``peak_in_flight``),
+which is how a test proves a concurrency limit held at the provider's end.
 
 Fault mode: ``server.set_faults(rate=0.3, kinds=[...], seed=1)`` (or ``--fault-rate 0.3`` on
 the command line) makes a seeded share of generation calls fail in one of :data:`FAULT_KINDS`
@@ -572,6 +574,8 @@ class FakeProviderServer:
         self.models: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_MODELS.items()}
         self._faults: FaultConfig | None = None
         self._fault_rng = random.Random(0)
+        self._in_flight = 0  # generation requests being answered right now (their delay included)
+        self._peak_in_flight = 0
 
     # ----- lifecycle -------------------------------------------------------- #
     def start(self) -> "FakeProviderServer":
@@ -667,6 +671,7 @@ class FakeProviderServer:
             self._default = None
             self._requests.clear()
             self._faults = None
+            self._peak_in_flight = self._in_flight
 
     def set_faults(self, rate: float = 0.3, kinds=None, seed: int | None = 0, **options: Any) -> FaultConfig | None:
         """Inject faults into a ``rate`` share of generation calls (``rate=0`` turns it off).
@@ -708,6 +713,30 @@ class FakeProviderServer:
         if faulted is not reply:
             req.fault = kind
         return faulted
+
+    @property
+    def in_flight(self) -> int:
+        """Generation requests received and not yet answered (sleeping in their delay included)."""
+        return self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most generation requests that were in flight at once since start (or the last reset)."""
+        return self._peak_in_flight
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"in_flight": self._in_flight, "peak_in_flight": self._peak_in_flight,
+                    "requests": len(self._requests)}
+
+    def _enter_flight(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+
+    def _leave_flight(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -915,6 +944,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(route, Reply(status=400, error_message="fake provider does not support streaming"))
             return
 
+        self.fake._enter_flight()
+        try:
+            self._answer(route, extra, req)
+        finally:
+            self.fake._leave_flight()
+
+    def _answer(self, route: str, extra: dict, req: RecordedRequest) -> None:
         reply = self.fake._maybe_fault(req, self.fake._next_reply(req))
 
         if reply.delay and reply.delay > 0:
@@ -994,6 +1030,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/_fake/reset" and self.command == "POST":
                 fake.reset()
                 self._send_json(200, {"ok": True})
+            elif path == "/_fake/stats" and self.command == "GET":
+                self._send_json(200, fake.stats())
             elif path == "/_fake/requests" and self.command == "GET":
                 with fake._lock:
                     data = [r.to_dict() for r in fake._requests]
@@ -1384,6 +1422,11 @@ def reset_remote(base_url: str) -> None:
 
 def requests_remote(base_url: str) -> list[dict]:
     return _call(base_url, "GET", "/_fake/requests")
+
+
+def stats_remote(base_url: str) -> dict:
+    """``{"in_flight", "peak_in_flight", "requests"}`` of a server running elsewhere."""
+    return _call(base_url, "GET", "/_fake/stats")
 
 
 def wait_until_ready(base_url: str, timeout: float = 10.0) -> None:
