@@ -1,14 +1,22 @@
 """Benchmark: segment N products against the fake provider answering after a fixed delay.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/SCRATCH_DB .venv/bin/python -m segmentation.bench \\
-        --products 2000 --delay 0.2 --concurrency 8
+        --products 2000 --delay 0.2 --concurrency 8 [--workers 12] [--celery]
 
-Runs the pipeline in this process (``run_inline``: SEGMENTATION_CONCURRENCY threads stand in
-for Celery workers, as ``manage.py segment`` runs it) or, with ``--celery``, on a real prefork
-Celery worker with ``--concurrency`` processes on a queue of its own (as production runs it; one
-small warm-up run first, since a long-lived worker's processes already hold their connections).
-It counts the LLM calls per stage and compares the wall time with the ideal critical path: for
-each stage (and each consolidation level) ceil(calls / concurrency) x delay.
+``--concurrency`` is the number of LLM requests in flight at once: the bench model's
+``max_concurrent``, which the llm service enforces across processes (llm/concurrency.py), and
+which the fake provider checks from its side (its peak of requests in flight is printed).
+``--workers`` (default concurrency + concurrency / 2) is how many batches run side by side: the
+workers beyond the limit prepare their next call while the others wait for their answers, and
+take a place in flight the moment one frees up.
+
+Runs the pipeline in this process (``run_inline``: ``--workers`` threads stand in for Celery
+workers, as ``manage.py segment`` runs it) or, with ``--celery``, on a real prefork Celery worker
+with ``--workers`` processes on a queue of its own (as production runs it; one small warm-up run
+first, since a long-lived worker's processes already hold their connections). It counts the LLM
+calls per stage and compares the wall time with the ideal critical path: for each stage (and
+each consolidation level) ceil(calls / concurrency) x delay; "overhead per call" is
+(wall - ideal) / calls.
 
 The fake provider runs in a separate process (a real provider is remote: its CPU is not
 ours). With threads, "own overhead" is the CPU this process spends outside ``llm.complete``
@@ -149,7 +157,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds the fake provider waits before answering")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="LLM requests in flight at once (the bench model's max_concurrent)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="batches side by side: threads, or Celery processes (default concurrency * 1.5)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile (cumulative) of the run, concurrency 1 advised")
     parser.add_argument("--trace-memory", action="store_true", help="also trace Python allocations (slower)")
     parser.add_argument("--keep", action="store_true", help="keep the run, products and files for inspection")
@@ -161,11 +172,13 @@ def main(argv=None) -> int:
     if args.serve_fake:
         serve_fake(args.delay)
         return 0
+    if args.workers is None:
+        args.workers = args.concurrency + max(1, args.concurrency // 2)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DJANGO_DEBUG", "false")  # DEBUG keeps every SQL query in memory
     os.environ.setdefault("STORAGE_ROOT", tempfile.mkdtemp(prefix="segbench-"))
-    os.environ["SEGMENTATION_CONCURRENCY"] = str(args.concurrency)
+    os.environ["SEGMENTATION_CONCURRENCY"] = str(args.workers)
     os.environ["SEGBENCH_API_KEY"] = "sk-bench-0000"
     tag = uuid.uuid4().hex[:8]
     if args.celery:  # this process and the worker route to queues of their own
@@ -179,7 +192,8 @@ def main(argv=None) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from llm.models import LLMProvider, LLMQuery
+    from llm.models import LLMCacheEntry, LLMModel, LLMProvider, LLMQuery
+    from llm.testing.fake_provider import stats_remote
     from products.models import Category, Product
     from segmentation import conf, pipeline
 
@@ -191,6 +205,8 @@ def main(argv=None) -> int:
     provider = LLMProvider.objects.create(name=f"segbench-{tag}", kind=LLMProvider.Kind.OPENAI,
                                           base_url=f"http://127.0.0.1:{port}/v1",
                                           api_key_env="SEGBENCH_API_KEY", default_model="gpt-4o-mini")
+    LLMModel.objects.create(provider=provider, name="gpt-4o-mini", price_source=LLMModel.PriceSource.UNKNOWN,
+                            max_concurrent=args.concurrency)
     user, _ = get_user_model().objects.get_or_create(username="segbench")
     category = Category.objects.create(name=f"Bench {tag}")
     kinds = ["Smart WiFi dimmer", "Rotary dimmer", "Slide dimmer", "Plug-in dimmer"]
@@ -262,12 +278,15 @@ def main(argv=None) -> int:
 
             tracemalloc.start()
         if args.celery:
-            worker = start_celery_worker(args.concurrency, os.environ["CELERY_QUEUE_PREFIX"])
+            worker = start_celery_worker(args.workers, os.environ["CELERY_QUEUE_PREFIX"])
             # A long-lived worker's processes hold their connections: one small run first (its
             # batches start 5 products in, so none of them is a cache hit for the measured run).
             warm_run = _celery_run(pipeline, user=user, ids=ids[5:5 + 16 * conf.products_per_prompt()],
                                    provider=provider.name)
-            print(f"Celery worker ready: prefork, {args.concurrency} processes; warm-up run {warm_run.status}")
+            # The fake's taxonomies are alike from batch to batch, so the warm-up's consolidation prompt
+            # is the measured run's too: forget its answers, or the measured run gets them for free.
+            LLMCacheEntry.objects.filter(provider_name=provider.name).delete()
+            print(f"Celery worker ready: prefork, {args.workers} processes; warm-up run {warm_run.status}")
         else:
             # A Celery worker warms up when it starts (llm/warmup.py): measure the run, not the process start.
             from llm.warmup import warm_up
@@ -286,28 +305,37 @@ def main(argv=None) -> int:
             profiler = cProfile.Profile()
             profiler.enable()
         worker_cpu = None
+        fake_cpu0 = _tree_cpu_seconds(server.pid)
         if args.celery:
             cpu0 = _tree_cpu_seconds(worker.pid)
             run = _celery_run(pipeline, run=run)
             worker_cpu = _tree_cpu_seconds(worker.pid) - cpu0
         else:
             with connection.execute_wrapper(count):
-                run = pipeline.run_inline(run.pk, workers=args.concurrency)
+                run = pipeline.run_inline(run.pk, workers=args.workers)
         if args.profile:
             import pstats
 
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            stats = pstats.Stats(profiler).sort_stats(os.environ.get("SEGBENCH_PROFILE_SORT", "cumulative"))
+            stats.print_stats(45)
+            if os.environ.get("SEGBENCH_PROFILE_CALLEES"):
+                stats.print_callees(os.environ["SEGBENCH_PROFILE_CALLEES"])
         wall = time.monotonic() - started
         cpu = time.process_time() - cpu_started
+        fake_cpu = _tree_cpu_seconds(server.pid) - fake_cpu0
         peak_rss = sampler.stop()
         traced_peak = None
         if args.trace_memory:
             _, traced_peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
 
-        calls = {t: LLMQuery.objects.filter(run_id=run.pk, interaction_type=t).count()
+        # Calls that reached the provider; a cache hit (a request the warm-up run already made)
+        # would cost no wait and make the figures meaningless, so it is counted apart and fails the bench.
+        queries = LLMQuery.objects.filter(run_id=run.pk)
+        calls = {t: queries.filter(interaction_type=t).exclude(status=LLMQuery.Status.CACHE_HIT).count()
                  for t in ("segmentation", "consolidate_taxonomy", "refine_assignments")}
+        cache_hits = queries.filter(status=LLMQuery.Status.CACHE_HIT).count()
         per = conf.taxonomies_per_consolidation()
         levels, n = [], calls["segmentation"]
         while True:
@@ -338,17 +366,22 @@ def main(argv=None) -> int:
             llm_wall = (LLMQuery.objects.filter(run_id=run.pk).aggregate(v=Avg("latency_ms"))["v"] or 0) / 1000
             busy = sum((b - a).total_seconds() for a, b in rows)
             run_wall = (max(b for _, b in rows) - min(a for a, _ in rows)).total_seconds() if rows else 0.0
+        fake_stats = stats_remote(f"http://127.0.0.1:{port}")
         figures = {
-            "products": len(ids), "status": run.status, "concurrency": c, "delay_s": args.delay,
-            "calls": calls, "expected_calls": expected, "calls_ok": calls == expected,
+            "products": len(ids), "status": run.status, "concurrency": c, "workers": args.workers,
+            "delay_s": args.delay, "peak_in_flight": fake_stats["peak_in_flight"],
+            "calls": calls, "expected_calls": expected, "calls_ok": calls == expected and not cache_hits,
+            "cache_hits": cache_hits,
             "wall_s": round(wall, 3), "setup_s": round(setup_s, 3), "ideal_s": round(ideal, 3),
             "ratio": round(wall / ideal, 3) if ideal else None,
+            "overhead_per_call_ms": round((wall - ideal) / total_calls * 1000, 2),
             "mode": "celery" if args.celery else "threads",
             "own_cpu_per_call_ms": None if args.celery else round(own_cpu / total_calls * 1000, 2),
             "own_cpu_per_call_ms_without_setup": None if args.celery else round((own_cpu - setup_cpu) / total_calls * 1000, 2),
             "llm_complete_cpu_per_call_ms": None if args.celery else round(inside["cpu"] / total_calls * 1000, 2),
             "sdk_cpu_per_call_ms": None if args.celery else round(inside["sdk_cpu"] / total_calls * 1000, 2),
             "llm_service_cpu_per_call_ms": None if args.celery else round((inside["cpu"] - inside["sdk_cpu"]) / total_calls * 1000, 2),
+            "fake_cpu_per_call_ms": round(fake_cpu / total_calls * 1000, 2),
             "worker_cpu_per_call_ms": round(worker_cpu / total_calls * 1000, 2) if worker_cpu is not None else None,
             "cpu_s": round(cpu, 3), "setup_cpu_s": round(setup_cpu, 3),
             "sql_queries": sum(query_count.values()),
@@ -360,10 +393,15 @@ def main(argv=None) -> int:
         if args.json:
             print(json.dumps(figures))
         else:
-            print(f"run {run.pk}: {run.status}, {len(ids)} products, concurrency {c}, fake delay {args.delay * 1000:.0f} ms")
-            print(f"LLM calls: {calls} (expected with no faults: {expected}) -> {'OK' if calls == expected else 'MISMATCH'}")
+            print(f"run {run.pk}: {run.status}, {len(ids)} products, {c} requests in flight at most (max_concurrent), "
+                  f"{args.workers} {'Celery processes' if args.celery else 'threads'}, fake delay {args.delay * 1000:.0f} ms")
+            print(f"peak requests in flight seen by the fake provider: {figures['peak_in_flight']} "
+                  f"({'within' if figures['peak_in_flight'] <= c else 'OVER'} the limit of {c})")
+            print(f"LLM calls: {calls} (expected with no faults: {expected}) -> {'OK' if calls == expected else 'MISMATCH'}; "
+                  f"answered from the cache: {cache_hits}{'' if not cache_hits else ' (NOT a valid measurement)'}")
             print(f"wall {wall:.2f} s (of which setup {setup_s:.2f} s), ideal critical path {ideal:.2f} s"
-                  + (f", ratio {wall / ideal:.2f}" if ideal else ""))
+                  + (f", ratio {wall / ideal:.2f}" if ideal else "")
+                  + f"; wall over ideal per call {figures['overhead_per_call_ms']} ms")
             if args.celery:
                 print(f"worker CPU per call (all of it: Celery, segmentation, llm service, SDK): "
                       f"{figures['worker_cpu_per_call_ms']} ms")
@@ -375,14 +413,15 @@ def main(argv=None) -> int:
                       f"{figures['sdk_cpu_per_call_ms']} ms)")
             print(f"per batch: {figures['batch_latency_ms']} ms wall, of which {figures['llm_complete_latency_ms']} ms in "
                   f"llm.complete (fake delay {args.delay * 1000:.0f} ms); batches in flight on average "
-                  f"{figures['mean_batches_in_flight']} of {c}")
+                  f"{figures['mean_batches_in_flight']} of {args.workers}")
             if not args.celery:
                 print(f"SQL queries (pipeline + llm, not start_run): {figures['sql_queries']} "
                       f"({figures['sql_queries'] / total_calls:.1f} per call):",
                       ", ".join(f"{k} {v}" for k, v in query_count.most_common(10)))
+            print(f"the fake provider's own CPU per call (its process, not ours): {figures['fake_cpu_per_call_ms']} ms")
             print(f"peak RSS {figures['peak_rss_mb']} MB (grew {figures['rss_growth_mb']} MB during the run)"
                   + (f", peak traced Python memory {figures['traced_peak_mb']} MB" if traced_peak is not None else ""))
-        return 0 if run.status == "completed" and calls == expected else 1
+        return 0 if run.status == "completed" and figures["calls_ok"] and figures["peak_in_flight"] <= c else 1
     finally:
         pipeline.complete = real_complete
         pipeline.process_batch = real_process
@@ -399,6 +438,7 @@ def main(argv=None) -> int:
                 if done is not None:
                     LLMQuery.objects.filter(run_id=done.pk).delete()
                     done.delete()
+            LLMCacheEntry.objects.filter(provider_name=provider.name).delete()
             Product.objects.filter(category=category).delete()
             category.delete()
             provider.delete()

@@ -301,27 +301,34 @@ def _check_active(run: SegmentationRun) -> None:
 
 def process_batch(batch_id: int, token: str) -> str:
     """Do one batch. Returns done, skipped, stopped, waiting or failed."""
-    return run_one(batch_id, token, advance_after=False)[0]
+    return run_one(batch_id, token)
 
 
-def run_one(batch_id: int, token: str, *, advance_after: bool = True) -> tuple[str, list[int]]:
-    """Claim and do one batch, then (when it is done) move the run on: (outcome, batch ids to start next)."""
+def run_one(batch_id: int, token: str, *, start: Callable[[list[int]], Any] | None = None) -> str:
+    """Claim and do one batch. With ``start``, a batch that ends its stage moves the run on and
+    hands the next stage's batch ids to ``start`` (the Celery task enqueues them). Returns done,
+    skipped, stopped, waiting or failed."""
     batch = claim(batch_id, token)
     if batch is None:
-        return "skipped", []
+        return "skipped"
     with heartbeat.beating(batch.pk, token):
         outcome = _process(batch)
-    if outcome != "done" or not advance_after:
-        return outcome, []
+    if outcome != "done" or start is None:
+        return outcome
     # Cheap common case: other batches of this stage are still unfinished (one indexed EXISTS).
     if batch.stage != Stage.CONSOLIDATE and (
         Batch.objects.filter(run_id=batch.run_id, stage=batch.stage).exclude(status=Batch.Status.DONE).exists()
     ):
-        return outcome, []
+        return outcome
     next_ids = advance(batch.run_id)
     if batch.stage == Stage.CONSOLIDATE:
         next_ids = next_ids + pending_batches(batch.run_id)
-    return outcome, next_ids
+    if next_ids:
+        start(next_ids)
+        # The finished stage's calls go into the interaction index once the next stage is under
+        # way, not before (finalize, failures and resumes index too; this is idempotent).
+        index_interactions(batch.run)
+    return outcome
 
 
 def _process(batch: SegmentationBatch) -> str:
@@ -623,7 +630,6 @@ def _consolidate(run: SegmentationRun, claim_batch: SegmentationBatch, token: st
         if not _finish(claim_batch, {"segments": len(final), "calls": call_no, **stats}):
             raise RunStopped("claim lost")
         Run.objects.filter(pk=run.pk).update(stage=Stage.REFINE, updated_at=timezone.now())
-    index_interactions(run)
     return refine
 
 
@@ -851,7 +857,6 @@ def advance(run_id: str) -> list[int]:
             if not Run.objects.filter(pk=run.pk, stage=Stage.EXTRACT).update(stage=Stage.CONSOLIDATE, updated_at=timezone.now()):
                 return []
             claim_batch, _ = Batch.objects.get_or_create(run=run, stage=Stage.CONSOLIDATE, index=0)
-        index_interactions(run)
         return [claim_batch.pk]
     if run.stage == Stage.CONSOLIDATE:
         claim_batch, _ = Batch.objects.get_or_create(run=run, stage=Stage.CONSOLIDATE, index=0)
@@ -1124,13 +1129,18 @@ def run_inline(run_id: str, *, workers: int | None = None, on_progress: Callable
     def one(batch_id: int) -> str:
         return process_batch(batch_id, token)
 
+    indexed_stage = None
     try:
         while True:
             run = Run.objects.get(pk=run_id)
             if run.status != Run.Status.RUNNING:
                 break
             pending = pending_batches(run_id)
-            results = pool.map(one, pending) if pool and len(pending) > 1 else map(one, pending)
+            results = pool.map(one, pending) if pool else map(one, pending)
+            if pool and pending and run.stage != indexed_stage:
+                # While the new stage's batches run: the calls of the stage before go into the index.
+                index_interactions(run)
+                indexed_stage = run.stage
             for _ in results:
                 if on_progress:
                     on_progress(Run.objects.get(pk=run_id))

@@ -26,9 +26,7 @@ def enqueue(batch_ids: list[int]) -> None:
 )
 def run_batch(self, batch_id: int) -> str:
     # The task id is the claim: a redelivered task (worker killed, acks_late) may re-enter its own batch.
-    outcome, next_ids = pipeline.run_one(batch_id, self.request.id or f"local-{batch_id}")
-    enqueue(next_ids)
-    return outcome
+    return pipeline.run_one(batch_id, self.request.id or f"local-{batch_id}", start=enqueue)
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
