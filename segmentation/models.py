@@ -95,7 +95,9 @@ class ProductTaxonomy(models.Model):
 
 
 class ProductSegment(models.Model):
-    """First-pass assignment (extract + consolidate)."""
+    """First-pass assignment (extract + consolidate). Consolidation hands each refine batch its
+    products' first-pass taxonomy; the batch writes these rows in the statement that writes its
+    refined rows, so the 2,000-row insert is not on the path between the two stages."""
 
     run = models.ForeignKey(SegmentationRun, on_delete=models.CASCADE, related_name="segments", db_index=False)
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
@@ -151,6 +153,11 @@ class SegmentationBatch(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     claimed_by = models.CharField(max_length=100, blank=True, help_text="Task id holding the claim.")
     result = models.JSONField(default=dict, blank=True)
+    first_pass = models.JSONField(
+        default=list, blank=True,
+        help_text="Refine batches: [taxonomy id, confidence] of each product's first-pass assignment, in "
+                  "product_ids order. The batch writes them as ProductSegment rows with its refined rows.",
+    )
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

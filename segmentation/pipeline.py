@@ -242,10 +242,12 @@ def _batch_sizes(ids: list[int], *, context_window: int, max_output_tokens: int,
 # --------------------------------------------------------------------------- claiming work
 
 
-_CLAIM_BATCH_FIELDS = ("id", "run_id", "stage", "index", "product_ids", "status", "claimed_by", "attempts", "started_at")
+# In the models' field order: Model.from_db takes a partial row in that order.
+_CLAIM_BATCH_FIELDS = ("id", "run_id", "stage", "index", "product_ids", "status", "claimed_by", "first_pass", "attempts",
+                       "started_at")
 _CLAIM_RUN_FIELDS = ("id", "owner_id", "category_name", "status", "stage", "model_config", "processing_params",
                      "total_products", "created_at")
-_JSON_FIELDS = {"product_ids", "model_config", "processing_params"}
+_JSON_FIELDS = {"product_ids", "first_pass", "model_config", "processing_params"}
 
 
 def claim(batch_id: int, token: str) -> SegmentationBatch | None:
@@ -590,42 +592,52 @@ def _consolidate(run: SegmentationRun, claim_batch: SegmentationBatch, token: st
         )
         by_name = {t.category_name.casefold(): t for t in taxa if not t.is_unassigned}
         unassigned = taxa[-1]
-        segments = []
-        # One batch result at a time (flat memory on big runs).
-        results = extract_batches.values_list("result", flat=True).iterator(chunk_size=20)
-        for taxonomy_index, result in enumerate(results):
-            for pk, (name, confidence) in result.get("assignments", {}).items():
-                target = final_name(taxonomy_index, name)
-                taxon = by_name.get(target.casefold()) if target else None
-                segments.append((int(pk), (taxon or unassigned).pk, confidence if taxon else None))
-            for pk in result.get("unassigned", []):
-                segments.append((int(pk), unassigned.pk, None))
-            if len(segments) >= CHUNK:
-                _insert_first_pass(run.pk, segments)
-                segments = []
-        _insert_first_pass(run.pk, segments)
-        # A product with no first-pass row (cannot happen unless a batch result was lost): never drop it.
-        run_products = RunProduct.objects.filter(run=run)
-        orphans = run_products.exclude(product_id__in=ProductSegment.objects.filter(run=run).values("product_id"))
-        ProductSegment.objects.bulk_create(
-            [ProductSegment(run=run, product_id=pk, taxonomy=unassigned) for pk in orphans.values_list("product_id", flat=True)],
-            ignore_conflicts=True,
-        )
+
+        def first_pass():
+            """(product id, taxonomy id, confidence) in product id order, one extract result at a
+            time (flat memory on big runs). Extract batches are consecutive runs of the sorted ids."""
+            rows = extract_batches.values_list("product_ids", "result").iterator(chunk_size=20)
+            for taxonomy_index, (product_ids, result) in enumerate(rows):
+                assigned = result.get("assignments", {})
+                for pk in sorted(product_ids):
+                    name, confidence = assigned.get(str(pk), (None, None))
+                    target = final_name(taxonomy_index, name) if name else None
+                    taxon = by_name.get(target.casefold()) if target else None
+                    yield pk, (taxon or unassigned).pk, confidence if taxon else None
+
+        # Refine batches over the run's products (a product no extract result placed starts in
+        # Unassigned: never dropped), each carrying its products' first-pass assignments.
         Batch.objects.filter(run=run, stage=Stage.REFINE).delete()
         refine: list[int] = []
         pending: list[Batch] = []
         part: list[int] = []
-        ids = run_products.order_by("product_id").values_list("product_id", flat=True).iterator(chunk_size=CHUNK)
-        for pk in ids:
-            part.append(pk)
-            if len(part) == refine_size:
-                pending.append(Batch(run=run, stage=Stage.REFINE, index=len(refine) + len(pending) + 1, product_ids=part))
-                part = []
-            if len(pending) >= 100:
-                refine.extend(b.pk for b in Batch.objects.bulk_create(pending))
-                pending = []
+        part_first: list[list] = []
+        ids = RunProduct.objects.filter(run=run).order_by("product_id").values_list("product_id", flat=True)
+        # Closed explicitly when done: left to the garbage collector, the generator's server-side
+        # cursor would be closed at a random moment, in the middle of another query on this connection.
+        placed = first_pass()
+        try:
+            current = next(placed, None)
+            for pk in ids.iterator(chunk_size=CHUNK):
+                while current is not None and current[0] < pk:
+                    current = next(placed, None)
+                if current is not None and current[0] == pk:
+                    part_first.append([current[1], current[2]])
+                else:
+                    part_first.append([unassigned.pk, None])
+                part.append(pk)
+                if len(part) == refine_size:
+                    pending.append(Batch(run=run, stage=Stage.REFINE, index=len(refine) + len(pending) + 1,
+                                         product_ids=part, first_pass=part_first))
+                    part, part_first = [], []
+                if len(pending) >= 100:
+                    refine.extend(b.pk for b in Batch.objects.bulk_create(pending))
+                    pending = []
+        finally:
+            placed.close()
         if part:
-            pending.append(Batch(run=run, stage=Stage.REFINE, index=len(refine) + len(pending) + 1, product_ids=part))
+            pending.append(Batch(run=run, stage=Stage.REFINE, index=len(refine) + len(pending) + 1,
+                                 product_ids=part, first_pass=part_first))
         refine.extend(b.pk for b in Batch.objects.bulk_create(pending))
         if not _finish(claim_batch, {"segments": len(final), "calls": call_no, **stats}):
             raise RunStopped("claim lost")
@@ -739,11 +751,17 @@ def _refine(run: SegmentationRun, batch: SegmentationBatch) -> None:
     taxonomy = _taxonomy(run)
     real, unassigned, s_label = taxonomy.real, taxonomy.unassigned, taxonomy.s_label
     taxon_of_label = {label: pk for pk, label in s_label.items()}
-    # Products with their first-pass taxonomy in one query.
+    # The first-pass taxonomy of each product: handed over by consolidation with the batch (a
+    # batch made before that, by an older version, reads the rows consolidation wrote then).
+    first_pass = batch.first_pass if len(batch.first_pass or ()) == len(batch.product_ids) else None
     rows, first = [], {}
-    for pk, title, brand, desc, taxon in _product_rows(batch.product_ids, first_pass_of_run=run.pk):
-        rows.append((pk, title, brand, desc))
-        first[pk] = taxon
+    if first_pass is not None:
+        first = {pk: taxon for pk, (taxon, _confidence) in zip(batch.product_ids, first_pass)}
+        rows = list(_product_rows(batch.product_ids))
+    else:
+        for pk, title, brand, desc, taxon in _product_rows(batch.product_ids, first_pass_of_run=run.pk):
+            rows.append((pk, title, brand, desc))
+            first[pk] = taxon
     label_of = {pk: f"P_{n}" for n, (pk, *_rest) in enumerate(rows, 1)}
     pk_of = {label: pk for pk, label in label_of.items()}
     segment_lines = taxonomy.segment_lines
@@ -775,30 +793,44 @@ def _refine(run: SegmentationRun, batch: SegmentationBatch) -> None:
     changed = sum(1 for pk, taxon in refined.items() if first.get(pk) != taxon)
     batch.result = {"changed": changed, "unassigned": missing, "unknown_ids": got.unknown,
                     "duplicates": got.duplicates, "retries": got.retries}
-    if not _finish_refine(batch, [(pk, refined.get(pk, unassigned.pk)) for pk in batch.product_ids]):
+    first_rows = ([(pk, taxon, confidence) for pk, (taxon, confidence) in zip(batch.product_ids, first_pass)]
+                  if first_pass is not None else [])
+    if not _finish_refine(batch, [(pk, refined.get(pk, unassigned.pk)) for pk in batch.product_ids], first_rows):
         raise RunStopped("claim lost")
 
 
-def _finish_refine(batch: SegmentationBatch, pairs: list[tuple[int, int]]) -> bool:
-    """Write a refine batch's (product, taxonomy) rows, mark it done and count its products on the
-    run, all or nothing and only while this task still holds the claim; False when it was lost.
+def _finish_refine(batch: SegmentationBatch, pairs: list[tuple[int, int]],
+                   first_rows: list[tuple[int, int, float | None]] = ()) -> bool:
+    """Write a refine batch's (product, taxonomy) rows and its products' first-pass rows, mark it
+    done and count its products on the run, all or nothing and only while this task still holds
+    the claim; False when it was lost.
 
-    On PostgreSQL that is one statement (the rows are upserted only if the batch's conditional
-    UPDATE matched), instead of a transaction of four round trips. An upsert, so a batch redone
-    after a lost claim replaces its rows instead of duplicating them.
+    On PostgreSQL that is one statement (the rows are written only if the batch's conditional
+    UPDATE matched), instead of a transaction of five round trips. The refined rows are upserted
+    and the first-pass rows kept when present, so a batch redone after a lost claim duplicates
+    nothing.
     """
     from django.db import connection
 
     if connection.vendor != "postgresql":
         with transaction.atomic():
+            _insert_first_pass(batch.run_id, list(first_rows))
             _upsert_refined(batch.run_id, pairs)
             if not _finish(batch, batch.result, processed=len(pairs)):
                 raise RunStopped("claim lost")
         return True
     ctes, params = _done_ctes(batch, batch.result, len(pairs))
+    first_cte = ""
+    if first_rows:
+        first_cte = (
+            f', first_pass AS (INSERT INTO "{ProductSegment._meta.db_table}" ("run_id", "product_id", "taxonomy_id", '
+            f'"confidence") SELECT done."run_id", f.p, f.t, f.c FROM done, '
+            f'unnest(%s::bigint[], %s::bigint[], %s::float8[]) AS f(p, t, c) ON CONFLICT DO NOTHING)'
+        )
+        params = params + [[r[0] for r in first_rows], [r[1] for r in first_rows], [r[2] for r in first_rows]]
     with connection.cursor() as cursor:
         cursor.execute(
-            f'WITH {ctes} INSERT INTO "{RefinedProductSegment._meta.db_table}" ("run_id", "product_id", "taxonomy_id") '
+            f'WITH {ctes}{first_cte} INSERT INTO "{RefinedProductSegment._meta.db_table}" ("run_id", "product_id", "taxonomy_id") '
             f'SELECT done."run_id", u.p, u.t FROM done, unnest(%s::bigint[], %s::bigint[]) AS u(p, t) '
             f'ON CONFLICT ("run_id", "product_id") DO UPDATE SET "taxonomy_id" = EXCLUDED."taxonomy_id" RETURNING 1',
             params + [[pk for pk, _ in pairs], [taxon for _, taxon in pairs]],
@@ -1039,7 +1071,7 @@ def index_interactions(run: SegmentationRun, since=None) -> int:
             run=run, interaction_type=itype, batch_id=batch, attempt=attempt, file_path=file_path,
             prompt_file=_prompt_file(run.pk, itype), cache_key=cache_key[:64], sha256=sha, status=status, query_id=pk,
         )
-        for pk, itype, batch, attempt, file_path, cache_key, sha, status in queries.values_list(
+        for pk, itype, batch, attempt, file_path, cache_key, sha, status in queries.order_by("pk").values_list(
             "pk", "interaction_type", "batch", "attempt", "file_path", "cache_key", "file_sha256", "status")
     ]
     LLMInteractionIndex.objects.bulk_create(rows, ignore_conflicts=True)
@@ -1136,9 +1168,11 @@ def run_inline(run_id: str, *, workers: int | None = None, on_progress: Callable
             if run.status != Run.Status.RUNNING:
                 break
             pending = pending_batches(run_id)
-            results = pool.map(one, pending) if pool else map(one, pending)
-            if pool and pending and run.stage != indexed_stage:
-                # While the new stage's batches run: the calls of the stage before go into the index.
+            # A lone batch (consolidation) runs in this thread: it may hold the caller's transaction.
+            results = pool.map(one, pending) if pool and len(pending) > 1 else map(one, pending)
+            if pending and run.stage != indexed_stage:
+                # The calls of the stage before go into the index (while the new stage's batches run,
+                # when they run in the pool).
                 index_interactions(run)
                 indexed_stage = run.stage
             for _ in results:
