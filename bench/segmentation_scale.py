@@ -2,7 +2,8 @@
 
 For each size, ``python -m segmentation.bench --json`` runs in a fresh process (so each size's
 memory is its own) against the fake provider answering after ``--delay`` seconds, with
-``--concurrency`` batches in flight, and this script prints per size:
+``--concurrency`` LLM requests in flight at most (the model's max_concurrent; ``--workers`` batches
+side by side, default 1.5 times that), and this script prints per size:
 
 * LLM calls per stage against the expected count (no faults: exactly the extract batches,
   the consolidation calls of every level, the refine batches),
@@ -19,7 +20,7 @@ when missing and dropped afterwards unless ``--keep-db``. The machine is what it
 CPU count and the load average with the figures (both printed).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/llmplatform .venv/bin/python bench/segmentation_scale.py \\
-        [--sizes 2000,20000] [--delay 0.2] [--concurrency 8] [--repeat 1] [--trace-memory]
+        [--sizes 2000,20000] [--delay 0.2] [--concurrency 8] [--workers 12] [--repeat 1] [--trace-memory]
 """
 
 import argparse
@@ -59,7 +60,7 @@ def _exists(url: str) -> bool:
 
 def run_once(url: str, size: int, args, trace: bool = False, mode: str = "threads") -> dict:
     cmd = [sys.executable, "-m", "segmentation.bench", "--products", str(size), "--delay", str(args.delay),
-           "--concurrency", str(args.concurrency), "--json"] + (["--trace-memory"] if trace else []) + (
+           "--concurrency", str(args.concurrency), "--json"] + (["--workers", str(args.workers)] if args.workers else []) + (["--trace-memory"] if trace else []) + (
            ["--celery"] if mode == "celery" else [])
     env = {**os.environ, "DATABASE_URL": url}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -75,13 +76,15 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="2000,20000", help="comma-separated product counts (default 2000,20000)")
     parser.add_argument("--delay", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="batches side by side (threads or Celery processes); default concurrency * 1.5")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size; medians are printed")
     parser.add_argument("--trace-memory", action="store_true", help="one more pass per size under tracemalloc")
     parser.add_argument("--db-url", default=None)
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--modes", default="celery,threads",
-                        help="celery (a real prefork worker with --concurrency processes, as in production) and/or "
-                             "threads (run_inline: --concurrency threads in one process, as `manage.py segment` runs)")
+                                help="celery (a real prefork worker with --workers processes, as in production) and/or "
+                             "threads (run_inline: --workers threads in one process, as `manage.py segment` runs)")
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -108,14 +111,17 @@ def main(argv=None) -> int:
             runs = [run_once(url, size, args, mode=mode) for _ in range(args.repeat)]
             med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
             calls, expected = runs[0]["calls"], runs[0]["expected_calls"]
-            ok = all(r["calls_ok"] and r["status"] == "completed" for r in runs)
+            ok = all(r["calls_ok"] and r["status"] == "completed" and r["peak_in_flight"] <= args.concurrency for r in runs)
             failed |= not ok
             print(f"\n{size:,} products, " + ("Celery prefork worker" if mode == "celery" else "threads in one process"))
             print(f"  calls per stage: extract {calls['segmentation']}/{expected['segmentation']}, consolidate "
                   f"{calls['consolidate_taxonomy']}/{expected['consolidate_taxonomy']}, refine "
-                  f"{calls['refine_assignments']}/{expected['refine_assignments']} (got/expected) -> {'OK' if ok else 'MISMATCH'}")
+                  f"{calls['refine_assignments']}/{expected['refine_assignments']} (got/expected), cache hits "
+                  f"{max(r['cache_hits'] for r in runs)} -> {'OK' if ok else 'MISMATCH'}")
+            print(f"  requests in flight at the fake provider: peak {max(r['peak_in_flight'] for r in runs)} "
+                  f"(limit {args.concurrency}, {runs[0]['workers']} {'processes' if mode == 'celery' else 'threads'})")
             print(f"  wall {med('wall_s'):.2f} s (setup {med('setup_s'):.2f} s) vs ideal {runs[0]['ideal_s']:.2f} s: "
-                  f"ratio {med('ratio'):.2f} (target <= 1.25)" + (f"; runs: {', '.join(str(r['ratio']) for r in runs)}" if len(runs) > 1 else ""))
+                  f"ratio {med('ratio'):.2f} (target <= 1.25), wall over ideal per call {med('overhead_per_call_ms'):.2f} ms" + (f"; runs: {', '.join(str(r['ratio']) for r in runs)}" if len(runs) > 1 else ""))
             if mode == "celery":
                 print(f"  worker CPU per call, all of it (Celery, segmentation, llm service, SDK) "
                       f"{med('worker_cpu_per_call_ms'):.2f} ms")
@@ -125,7 +131,7 @@ def main(argv=None) -> int:
                       f"inside llm.complete {med('llm_complete_cpu_per_call_ms'):.2f} ms: llm service "
                       f"{med('llm_service_cpu_per_call_ms'):.2f} ms, provider SDK and HTTP {med('sdk_cpu_per_call_ms'):.2f} ms")
             print(f"  per batch {med('batch_latency_ms'):.0f} ms wall, {med('llm_complete_latency_ms'):.0f} ms of it in "
-                  f"llm.complete; batches in flight {med('mean_batches_in_flight'):.2f} of {args.concurrency}")
+                  f"llm.complete; batches in flight {med('mean_batches_in_flight'):.2f} of {runs[0]['workers']}")
             if mode == "celery":
                 continue  # memory: the threads pass measures the pipeline's own process
             print(f"  peak RSS {med('peak_rss_mb'):.1f} MB, grew {med('rss_growth_mb'):.1f} MB during the run")
