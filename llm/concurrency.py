@@ -93,7 +93,7 @@ class Lease:
         if self._local is not None:
             self._local.release()
             return
-        client, _, release = _redis()
+        _, _, release = _redis()
         try:
             release(keys=[self.key, f"{self.key}:wake"], args=[self.member, self.limit])
         except Exception:  # Redis gone: the lease lapses by itself after lease_ttl

@@ -317,10 +317,7 @@ def main(argv=None) -> int:
             import pstats
 
             profiler.disable()
-            stats = pstats.Stats(profiler).sort_stats(os.environ.get("SEGBENCH_PROFILE_SORT", "cumulative"))
-            stats.print_stats(45)
-            if os.environ.get("SEGBENCH_PROFILE_CALLEES"):
-                stats.print_callees(os.environ["SEGBENCH_PROFILE_CALLEES"])
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         wall = time.monotonic() - started
         cpu = time.process_time() - cpu_started
         fake_cpu = _tree_cpu_seconds(server.pid) - fake_cpu0
