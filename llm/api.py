@@ -11,7 +11,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from .jobs import create_job
 from .manual import pending_for, submit_answer
 from .models import LLMJob, LLMModel, LLMProvider, LLMQuery, ManualInteraction
-from .providers import get_provider
+from .providers import resolve_target
 from .errors import LLMConfigurationError
 
 router = Router(tags=["llm"])
@@ -159,14 +159,14 @@ def paste_answer(request, query_id: int, payload: PasteIn):
 @router.post("/jobs", response={201: JobOut}, summary="Run one prompt as a background job")
 def start_job(request, payload: JobIn):
     try:
-        provider = get_provider(payload.provider)
+        provider, model = resolve_target(payload.provider, payload.model)  # a known model picks its provider
     except LLMConfigurationError as exc:
         raise HttpError(400, str(exc)) from None
     problem = provider.configuration_problem()
     if problem:
         raise HttpError(400, problem)
     job = create_job(
-        user=request.user, provider=provider, prompt=payload.prompt, model_name=payload.model,
+        user=request.user, provider=provider, prompt=payload.prompt, model_name=model or "",
         system_prompt=payload.system, max_tokens=payload.max_tokens, temperature=payload.temperature,
     )
     return Status(201, LLMJob.objects.select_related("provider").get(pk=job.pk))

@@ -8,3 +8,10 @@ class LlmConfig(AppConfig):
     def ready(self) -> None:
         from . import checks, receivers  # noqa: F401  (registers the template check, connects receivers)
         from . import definitions  # noqa: F401  (connects the signals that invalidate cached definitions)
+        from django.db.models.signals import post_migrate
+
+        from .bootstrap import defaults_after_migrate
+
+        # The default providers and the bundled prices exist as soon as the tables do: setting
+        # OPENAI_API_KEY is all a fresh install needs.
+        post_migrate.connect(defaults_after_migrate, sender=self, dispatch_uid="llm.defaults_after_migrate")

@@ -1,4 +1,10 @@
-"""Default providers and the bundled prices, created on every ``make run`` (idempotent)."""
+"""Default providers and the bundled prices: created after every ``migrate`` and ``make run`` (idempotent).
+
+Existing rows are never changed here except by the price sync, which leaves rows edited in
+admin alone; a provider an admin edited keeps its edits.
+"""
+
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from .models import LLMModel, LLMProvider
 from .pricing import sync_bundled_prices
@@ -30,3 +36,28 @@ def ensure_defaults() -> dict:
     )
     prices = sync_bundled_prices()
     return {"providers_created": created, **prices}
+
+
+def defaults_after_migrate(sender, *, apps=None, using=DEFAULT_DB_ALIAS, verbosity=1, **kwargs) -> None:
+    """post_migrate receiver: ``ensure_defaults`` once the llm tables match the current models.
+
+    Skipped when llm was migrated backwards (the tables then lack fields the code reads) or
+    the run is on another database than the default one.
+    """
+    if using != DEFAULT_DB_ALIAS:
+        return
+    if apps is not None:
+        try:
+            state = {m: {f.name for f in apps.get_model("llm", m)._meta.get_fields()} for m in ("LLMProvider", "LLMModel")}
+        except LookupError:
+            return
+        current = {"LLMProvider": LLMProvider, "LLMModel": LLMModel}
+        for name, fields in state.items():
+            if not {f.name for f in current[name]._meta.concrete_fields} <= fields:
+                return
+    if LLMProvider._meta.db_table not in connections[using].introspection.table_names():
+        return
+    result = ensure_defaults()
+    if verbosity >= 1 and (result["providers_created"] or result["created"]):
+        print(f"  LLM defaults: providers created {result['providers_created'] or 'none'}; "
+              f"{result['created']} models priced from the bundled list.")

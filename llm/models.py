@@ -101,6 +101,7 @@ class LLMModelQuerySet(models.QuerySet):
 class LLMModel(models.Model):
     class PriceSource(models.TextChoices):
         BUNDLED = "bundled", "Bundled price list"
+        IMPORTED = "imported", "Imported price file (sync-prices --from)"
         ADMIN = "admin", "Edited in admin"
         UNKNOWN = "unknown", "Unknown"
 
@@ -112,8 +113,25 @@ class LLMModel(models.Model):
     # USD per one million tokens. NULL = unknown (never treated as free).
     input_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     cached_input_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
-    cache_write_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    cache_write_price_per_1m = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Cache writes with the default lifetime (Anthropic: 5 minutes, 1.25x input). Blank = input price.",
+    )
+    cache_write_1h_price_per_1m = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Anthropic's 1-hour cache writes (2x input). Blank = the 5-minute write price.",
+    )
     output_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    tiers = models.JSONField(
+        default=list, blank=True,
+        help_text='Prices that replace the ones above when a request\'s prompt (every input token, cached ones '
+                  'included) is longer than a threshold, for every token of that request, e.g. '
+                  '[{"above_input_tokens": 200000, "input": "2.50", "output": "15.00", "cached_input": "0.25"}]. '
+                  "Keys: above_input_tokens, input, output, cached_input, cache_write, cache_write_1h (USD per 1M).",
+    )
+    retired = models.BooleanField(
+        default=False, help_text="The provider retired the model (or the price list no longer has it); kept for the log."
+    )
     image_prices = models.JSONField(
         default=dict, blank=True, help_text='USD per generated image by "size/quality", e.g. {"1024x1024/standard": "0.04"}.'
     )
@@ -136,6 +154,16 @@ class LLMModel(models.Model):
     enabled = models.BooleanField(default=True)
 
     objects = LLMModelQuerySet.as_manager()
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .pricing import PriceError, check_tiers
+
+        try:
+            self.tiers = check_tiers(self.tiers)
+        except PriceError as exc:
+            raise ValidationError({"tiers": str(exc)}) from None
 
     class Meta:
         ordering = ["provider__name", "name"]
@@ -189,8 +217,14 @@ class LLMQuery(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     cached_input_tokens = models.PositiveIntegerField(default=0)
     cache_write_input_tokens = models.PositiveIntegerField(default=0)
+    cache_write_1h_input_tokens = models.PositiveIntegerField(
+        default=0, help_text="Of the cache writes, those with a 1-hour lifetime (priced apart)."
+    )
     output_tokens = models.PositiveIntegerField(default=0)
     reasoning_tokens = models.PositiveIntegerField(default=0)
+    price_tier = models.CharField(
+        max_length=60, blank=True, help_text="The long-context price tier charged (blank = the base prices)."
+    )
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True, help_text="NULL = price unknown.")
     saved_cost_usd = models.DecimalField(
         max_digits=14, decimal_places=8, null=True, blank=True, help_text="For cache hits: what the original call cost."

@@ -31,10 +31,10 @@ from .errors import (
 )
 from .models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from .retry import ms_since, run_id_of, with_retries
-from .pricing import cost_for
+from .pricing import charge_for, cost_for
 from . import dblog
 from .estimate import count_input_tokens
-from .providers import ProviderRequest, ProviderResponse, Usage, client_for, get_provider, resolve_model
+from .providers import ProviderRequest, ProviderResponse, Usage, client_for, resolve_model, resolve_target
 from .providers.base import redact_keys
 
 logger = logging.getLogger(__name__)
@@ -239,9 +239,11 @@ class _Call:
             row.input_tokens = u.input_tokens
             row.cached_input_tokens = u.cached_input_tokens
             row.cache_write_input_tokens = u.cache_write_input_tokens
+            row.cache_write_1h_input_tokens = u.cache_write_1h_input_tokens
             row.output_tokens = u.output_tokens
             row.reasoning_tokens = u.reasoning_tokens
-            row.cost_usd = cost_for(self.model, u)
+            charged = charge_for(self.model, u)
+            row.cost_usd, row.price_tier = charged.cost, charged.tier
         reservation, self.reservation = self.reservation, None
         self._settle_slot(response)
         path = interactions.file_name(
@@ -386,7 +388,7 @@ def complete(
     """
     if not purpose:
         raise ValueError("purpose is required, e.g. purpose='notes.summary'.")
-    provider_row = get_provider(provider)
+    provider_row, model = resolve_target(provider, model)
     problem = provider_row.configuration_problem()
     if problem and not (api_key and provider_row.enabled):
         from .errors import LLMConfigurationError
@@ -395,7 +397,7 @@ def complete(
     model_row = resolve_model(provider_row, model)
     msgs = normalize_messages(messages, prompt, system)
     if (content_parts.has_images(msgs) and not model_row.supports_vision
-            and model_row.price_source == LLMModel.PriceSource.BUNDLED):
+            and model_row.price_source in (LLMModel.PriceSource.BUNDLED, LLMModel.PriceSource.IMPORTED)):
         from .errors import LLMConfigurationError
 
         raise LLMConfigurationError(
@@ -480,6 +482,7 @@ def _from_cache(call: _Call, schema) -> Completion | None:
     row = call.new_row(LLMQuery.Status.CACHE_HIT)
     row.input_tokens, row.cached_input_tokens = usage.input_tokens, usage.cached_input_tokens
     row.cache_write_input_tokens, row.output_tokens = usage.cache_write_input_tokens, usage.output_tokens
+    row.cache_write_1h_input_tokens = usage.cache_write_1h_input_tokens
     row.reasoning_tokens = usage.reasoning_tokens
     row.cost_usd = Decimal("0")
     row.saved_cost_usd = entry.cost_usd

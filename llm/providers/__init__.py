@@ -1,4 +1,6 @@
-"""The provider registry: one class per provider kind, and how to pick the default provider."""
+"""The provider registry: one class per provider kind, and how to pick the provider of a call."""
+
+import difflib
 
 from django.conf import settings
 
@@ -20,7 +22,7 @@ _DEFAULT_ORDER = ["gemini", "openai", "anthropic", "openai_compatible"]
 
 __all__ = [
     "PROVIDERS", "Provider", "ProviderRequest", "ProviderResponse", "Usage",
-    "client_for", "default_provider", "get_provider", "provider_statuses", "resolve_model",
+    "client_for", "default_provider", "get_provider", "provider_statuses", "resolve_model", "resolve_target",
 ]
 
 
@@ -42,6 +44,71 @@ def get_provider(provider: "LLMProvider | str | None") -> LLMProvider:
             raise LLMConfigurationError(f"Unknown provider {provider!r}. Known providers: {names}.")
         return found
     return default_provider()
+
+
+def resolve_target(provider: "LLMProvider | str | None",
+                   model: "LLMModel | str | None") -> tuple[LLMProvider, "LLMModel | str | None"]:
+    """The provider a call goes to and the model (row or name) to send it.
+
+    A named provider wins (``model`` may then still be written ``provider/model``). Without one:
+    ``provider/model`` (``anthropic/claude-haiku-4-5``, as LiteLLM users write it) names both; a
+    model the price list knows picks its provider; no model at all goes to the default provider;
+    a name on several providers, or on none, is an error that lists the choices (unless
+    LLM_DEFAULT_PROVIDER is set, which then serves the names nobody else lists).
+    """
+    if isinstance(model, LLMModel):
+        return (get_provider(provider) if provider else model.provider), model
+    if provider:
+        row = get_provider(provider)
+        if model and model.startswith(row.name + "/"):
+            model = model[len(row.name) + 1:]
+        return row, model
+    if not model:
+        return default_provider(), model
+    prefix, _, rest = model.partition("/")
+    if rest:
+        named = definitions.provider_named(prefix)
+        if named is not None:
+            return named, rest
+    return _provider_of_model(model), model
+
+
+def _provider_of_model(name: str) -> LLMProvider:
+    rows = list(
+        LLMModel.objects.filter(name=name, provider__enabled=True)
+        .exclude(provider__kind=LLMProvider.Kind.MANUAL).select_related("provider")
+    )
+    default_name = settings.LLM_DEFAULT_PROVIDER
+    if default_name and any(r.provider.name == default_name for r in rows):
+        return get_provider(default_name)
+    # Rows with unknown prices are mostly names someone once sent to the wrong provider: a priced row wins.
+    known = [r for r in rows if r.price_source != LLMModel.PriceSource.UNKNOWN] or rows
+    configured = [r for r in known if r.provider.is_configured]
+    if len(known) == 1:
+        return known[0].provider
+    if len(configured) == 1:
+        return configured[0].provider
+    if known:
+        choices = ", ".join(f"{r.provider.name}/{name}" for r in (configured or known))
+        raise LLMConfigurationError(
+            f"Model {name!r} is offered by several providers: {choices}. Name one, e.g. {(configured or known)[0].provider.name}/{name} "
+            "(or provider=… / --provider)."
+        )
+    if default_name:
+        return get_provider(default_name)
+    known_names = sorted(
+        f"{p}/{m}" for p, m in LLMModel.objects.filter(provider__enabled=True)
+        .exclude(price_source=LLMModel.PriceSource.UNKNOWN).exclude(provider__kind=LLMProvider.Kind.MANUAL)
+        .values_list("provider__name", "name")
+    )
+    close = difflib.get_close_matches(name, [n.split("/", 1)[1] for n in known_names], n=5, cutoff=0.6)
+    similar = [n for n in known_names if n.split("/", 1)[1] in close][:5]
+    configured_names = [p.name for p in LLMProvider.objects.filter(enabled=True) if p.is_configured] or ["none"]
+    raise LLMConfigurationError(
+        f"Unknown model {name!r}: no provider's price list has it, so say which provider serves it, e.g. "
+        f"{configured_names[0]}/{name} (or provider=… / --provider). Configured providers: {', '.join(configured_names)}."
+        + (f" Similar known models: {', '.join(similar)}." if similar else "")
+    )
 
 
 def default_provider() -> LLMProvider:

@@ -41,13 +41,15 @@ class AnthropicProvider(Provider):
         u = message.usage
         cache_read = getattr(u, "cache_read_input_tokens", 0) or 0
         cache_write = getattr(u, "cache_creation_input_tokens", 0) or 0
+        write_5m, write_1h = _cache_writes_by_lifetime(u, cache_write)
         return ProviderResponse(
             text="".join(parts),
             usage=Usage(
                 # Anthropic's input_tokens leaves out cache reads and writes; ours counts every input token.
                 input_tokens=(u.input_tokens or 0) + cache_read + cache_write,
                 cached_input_tokens=cache_read,
-                cache_write_input_tokens=cache_write,
+                cache_write_input_tokens=write_5m + write_1h,
+                cache_write_1h_input_tokens=write_1h,
                 output_tokens=u.output_tokens or 0,
             ),
             truncated=message.stop_reason == "max_tokens",
@@ -61,6 +63,19 @@ class AnthropicProvider(Provider):
             page = self.client().models.list(limit=5)
             names = [m.id for m in page.data]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
+
+
+def _cache_writes_by_lifetime(usage, total: int) -> tuple[int, int]:
+    """(5-minute, 1-hour) cache writes. ``usage.cache_creation`` splits them (ephemeral_5m_input_tokens,
+    ephemeral_1h_input_tokens); without it every write is a 5-minute one, the API's default lifetime."""
+    split = getattr(usage, "cache_creation", None)
+    if split is None:
+        return total, 0
+    five = getattr(split, "ephemeral_5m_input_tokens", None) or 0
+    hour = getattr(split, "ephemeral_1h_input_tokens", None) or 0
+    if not (five or hour):
+        return total, 0
+    return five, hour
 
 
 def _anthropic_message(message: dict) -> dict:

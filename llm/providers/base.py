@@ -40,7 +40,8 @@ class ProviderRequest:
 class Usage:
     input_tokens: int = 0  # every input token, cached ones included
     cached_input_tokens: int = 0
-    cache_write_input_tokens: int = 0
+    cache_write_input_tokens: int = 0  # every cache write, the 1-hour ones included
+    cache_write_1h_input_tokens: int = 0  # of those, the ones with a 1-hour lifetime (Anthropic prices them apart)
     output_tokens: int = 0  # every billed output token, reasoning included
     reasoning_tokens: int = 0
 

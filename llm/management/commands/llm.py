@@ -27,7 +27,10 @@ class Command(BaseCommand):
         comp.add_argument("--max-tokens", type=int)
         comp.add_argument("--temperature", type=float)
         comp.add_argument("--user", help="Username to attribute the call to.")
-        sub.add_parser("sync-prices", help="Load the bundled price list (rows edited in admin are kept).")
+        sync = sub.add_parser("sync-prices", help="Load the bundled price list, or --from a file (rows edited in admin are kept).")
+        sync.add_argument("--from", dest="from_file", metavar="FILE",
+                          help="A price file: this project's format (llm/data/prices.json) or LiteLLM's "
+                               "model_prices_and_context_window.json; the format is detected.")
         sub.add_parser("providers", help="List providers and whether each is configured.")
         rb = sub.add_parser("rebuild-rollups", help="Recompute the daily usage rollup from the logged calls.")
         rb.add_argument("--start", help="YYYY-MM-DD (default: all days)")
@@ -55,11 +58,20 @@ class Command(BaseCommand):
             raise CommandError(f"Dates are YYYY-MM-DD: {exc}") from None
         self.stdout.write(f"Rollup rebuilt: {n} rows.")
 
-    def handle_sync_prices(self, **opts):
+    def handle_sync_prices(self, from_file=None, **opts):
         result = ensure_defaults()
+        if from_file:
+            from llm.pricing import PriceError, sync_price_file
+
+            try:
+                result = sync_price_file(from_file)
+            except PriceError as exc:
+                raise CommandError(f"Nothing was changed: {exc}") from None
+            self.stdout.write(f"Read {from_file} as {'a LiteLLM price file' if result['format'] == 'litellm' else 'this project’s price list'}"
+                              + (f" ({result['skipped_entries']} entries of other providers or kinds skipped)." if result["skipped_entries"] else "."))
         self.stdout.write(
             f"Prices: {result['created']} models created, {result['updated']} updated, "
-            f"{result['kept_admin_edits']} kept as edited in admin."
+            f"{result['kept_admin_edits']} kept as edited in admin, {result['retired']} marked retired."
         )
 
     def handle_ping(self, provider=None, **opts):
