@@ -29,7 +29,8 @@ class LLMModelInline(admin.TabularInline):
     model = LLMModel
     extra = 0
     fields = ("name", "context_window", "max_output_tokens", "input_price_per_1m", "cached_input_price_per_1m",
-              "output_price_per_1m", "price_source", "enabled")
+              "cache_write_price_per_1m", "cache_write_1h_price_per_1m", "output_price_per_1m", "tiers", "price_source",
+              "retired", "enabled")
     readonly_fields = ("price_source",)
     show_change_link = True
 
@@ -91,9 +92,12 @@ class RequestIdFilter(admin.SimpleListFilter):
 
 @admin.register(LLMModel)
 class LLMModelAdmin(admin.ModelAdmin):
-    list_display = ("name", "provider", "price_flag", "input_price_per_1m", "cached_input_price_per_1m", "output_price_per_1m",
-                    "context_window", "max_output_tokens", "rpm_limit", "tpm_limit", "max_concurrent", "price_source", "enabled")
-    list_filter = (PriceKnownFilter, "provider", "price_source", "supports_vision", "supports_image_generation", "enabled")
+    list_display = ("name", "provider", "price_flag", "input_price_per_1m", "cached_input_price_per_1m",
+                    "cache_write_price_per_1m", "cache_write_1h_price_per_1m", "output_price_per_1m", "tier_summary",
+                    "context_window", "max_output_tokens", "rpm_limit", "tpm_limit", "max_concurrent", "price_source",
+                    "retired", "enabled")
+    list_filter = (PriceKnownFilter, "provider", "price_source", "retired", "supports_vision", "supports_image_generation",
+                   "enabled")
     search_fields = ("name", "display_name")
     readonly_fields = ("prices_as_of",)
 
@@ -101,8 +105,13 @@ class LLMModelAdmin(admin.ModelAdmin):
     def price_flag(self, obj):
         return obj.price_known
 
+    @admin.display(description="Long-context tiers")
+    def tier_summary(self, obj):
+        return "; ".join(t.label for t in obj.tier_rows) or "—"
+
     def save_model(self, request, obj, form, change):
-        price_fields = {"input_price_per_1m", "cached_input_price_per_1m", "cache_write_price_per_1m", "output_price_per_1m", "image_prices"}
+        price_fields = {"input_price_per_1m", "cached_input_price_per_1m", "cache_write_price_per_1m",
+                        "cache_write_1h_price_per_1m", "output_price_per_1m", "tiers", "image_prices"}
         if price_fields & set(form.changed_data):
             obj.price_source = LLMModel.PriceSource.ADMIN  # never overwritten by sync-prices
         super().save_model(request, obj, form, change)

@@ -62,6 +62,7 @@ def dashboard(request):
         "form": form, "filters": f, "totals": data["totals"], "days": days, "months": data["months"],
         "breakdowns": breakdowns, "budgets": budgets.status_for(request.user),
         "unknown_prices": data["unknown_prices"], "query_string": request.GET.urlencode(),
+        "model_prices": usage.prices_of([(r["provider_name"], r["model_name"]) for r in breakdowns["model"]]),
         "chart_days": _chart("bar", [d["day"] for d in days], [(gettext("Spend (USD)"), [d["cost_usd"] for d in days])]),
         "chart_models": _chart("bar", [f"{r['model_name']}" for r in breakdowns["model"]],
                                [(gettext("Spend (USD)"), [r["cost_usd"] for r in breakdowns["model"]])]),

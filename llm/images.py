@@ -36,6 +36,7 @@ from .models import GeneratedImage, LLMModel, LLMProvider, LLMQuery
 from .retry import ms_since, run_id_of, with_retries
 from .pricing import QUANTUM, cost_for
 from .providers import Usage, client_for, get_provider, resolve_model
+from .providers.base import BilledCallError
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def image_cost(model: LLMModel, size: str, quality: str, usage: Usage | None) ->
             return by_tokens
     prices = model.image_prices or {}
     quality = quality or DEFAULT_QUALITY.get(model.name, "")
-    for key in (f"{size}/{quality}", "default"):
+    for key in (f"{size}/{quality}", size, "default"):
         if key in prices and prices[key] not in (None, ""):
             return Decimal(str(prices[key])).quantize(QUANTUM)
     return None
@@ -233,8 +234,10 @@ class _ImageCall:
         )
 
     def finish_row(self, row: LLMQuery, *, status: str, latency_ms: int, error: str = "", http_status: int | None = None,
-                   answer: "_Answer | None" = None, stored: StoredImage | None = None) -> None:
-        """Interaction file first, then the row, as complete() does."""
+                   answer: "_Answer | None" = None, stored: StoredImage | None = None,
+                   billed: Usage | None = None) -> None:
+        """Interaction file first, then the row, as complete() does. ``billed``: the usage of a call
+        the provider charged for although its answer was unusable (no ``answer``)."""
         row.status, row.error, row.latency_ms, row.http_status = status, error[:5000], latency_ms, http_status
         row.finished_at = timezone.now()
         if answer is not None:
@@ -242,8 +245,11 @@ class _ImageCall:
             row.input_tokens, row.output_tokens = answer.usage.input_tokens, answer.usage.output_tokens
             row.reasoning_tokens = answer.usage.reasoning_tokens
             row.cost_usd = image_cost(self.model, self.size, self.quality, answer.usage)
+        elif billed is not None:
+            row.input_tokens, row.output_tokens = billed.input_tokens, billed.output_tokens
+            row.cost_usd = image_cost(self.model, self.size, self.quality, billed)
         if self.reservation is not None:
-            self.reservation.settle(row.cost_usd if answer is not None else Decimal("0"))
+            self.reservation.settle(row.cost_usd if (answer is not None or billed is not None) else Decimal("0"))
             self.reservation = None
         path = interactions.file_name(
             run_id=self.run_id, interaction_type=INTERACTION_TYPE, batch=None, attempt=row.attempt, when=row.created_at,
@@ -319,7 +325,8 @@ class _ImageCall:
                     model=self.model.name, prompt=self.prompt, size=self.size, quality=self.quality
                 )
         except ProviderCallError as exc:
-            self.finish_row(row, status=exc.status, error=str(exc), latency_ms=ms_since(started), http_status=exc.http_status)
+            self.finish_row(row, status=exc.status, error=str(exc), latency_ms=ms_since(started), http_status=exc.http_status,
+                            billed=exc.usage if isinstance(exc, BilledCallError) else None)
             exc.query_id = row.pk
             raise
         except Exception as exc:  # an SDK surprise: log it as an error attempt, never lose the row

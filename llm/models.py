@@ -174,12 +174,34 @@ class LLMModel(models.Model):
         return f"{self.provider.name}/{self.name}"
 
     @property
+    def tier_rows(self) -> list["PriceTierView"]:
+        """The long-context tiers, for display."""
+        return [PriceTierView(t) for t in (self.tiers or []) if isinstance(t, dict) and "above_input_tokens" in t]
+
+    @property
     def price_known(self) -> bool:
         if self.provider.kind == LLMProvider.Kind.MANUAL:
             return True
         if self.supports_image_generation and self.image_prices:
             return True
         return self.input_price_per_1m is not None and self.output_price_per_1m is not None
+
+
+class PriceTierView:
+    """One tier of ``LLMModel.tiers`` as templates and admin show it."""
+
+    def __init__(self, tier: dict):
+        self.above_input_tokens = tier["above_input_tokens"]
+        self.input, self.output = tier.get("input"), tier.get("output")
+        self.cached_input, self.cache_write, self.cache_write_1h = (
+            tier.get("cached_input"), tier.get("cache_write"), tier.get("cache_write_1h"))
+
+    @property
+    def label(self) -> str:
+        parts = [f"${self.input} in", f"${self.output} out"]
+        parts += [f"${v} {name}" for name, v in (("cached", self.cached_input), ("5m write", self.cache_write),
+                                                 ("1h write", self.cache_write_1h)) if v is not None]
+        return f"above {self.above_input_tokens:,} input tokens: " + ", ".join(parts)
 
 
 class LLMQueryQuerySet(models.QuerySet):

@@ -226,7 +226,8 @@ def _per_1m(entry: dict, key: str, where: str) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise PriceError(f"{where}: {key} must be a number (USD per token), not {value!r}.")
-    return (_price(value, f"{where}: {key}") * MILLION).normalize()
+    per_1m = (_price(value, f"{where}: {key}") * MILLION).normalize()
+    return Decimal(format(per_1m, "f"))  # 1e-05 per token is "10", not "1E+1"
 
 
 def _litellm_rows(data: dict, today: date) -> tuple[list[PriceRow], int]:
@@ -260,20 +261,7 @@ def _litellm_rows(data: dict, today: date) -> tuple[list[PriceRow], int]:
             skipped += 1
             continue
         image = entry.get("mode") == "image_generation"
-        tiers = []
-        above = {k: entry.get(f"{k}_above_200k_tokens") for k in (
-            "input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-            "cache_creation_input_token_cost", "cache_creation_input_token_cost_above_1hr")}
-        if above["input_cost_per_token"] is not None and above["output_cost_per_token"] is not None:
-            tier = {"above_input_tokens": 200000,
-                    "input": str(_per_1m(above, "input_cost_per_token", where)),
-                    "output": str(_per_1m(above, "output_cost_per_token", where))}
-            for ours, theirs in (("cached_input", "cache_read_input_token_cost"),
-                                 ("cache_write", "cache_creation_input_token_cost"),
-                                 ("cache_write_1h", "cache_creation_input_token_cost_above_1hr")):
-                if above[theirs] is not None:
-                    tier[ours] = str(_per_1m(above, theirs, where))
-            tiers = check_tiers([tier])
+        tiers = _litellm_tiers(entry, where)
         deprecation = entry.get("deprecation_date")
         try:
             retired = bool(deprecation) and date.fromisoformat(str(deprecation)) <= today
@@ -304,6 +292,38 @@ def _litellm_rows(data: dict, today: date) -> tuple[list[PriceRow], int]:
             row = rows[(kind, model)] = PriceRow(kind, model, {"supports_image_generation": True, "supports_json_schema": False})
         row.fields.setdefault("image_prices", {})[size_key] = str(price)
     return list(rows.values()), skipped
+
+
+# "input_cost_per_token_above_200k_tokens", "cache_creation_input_token_cost_above_1hr_above_200k_tokens", ...
+_LITELLM_TIER_KEY = re.compile(
+    r"^(?P<kind>input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|"
+    r"cache_creation_input_token_cost(?:_above_1hr)?)_above_(?P<k>\d+)k_tokens$"
+)
+_LITELLM_TIER_FIELDS = {"input_cost_per_token": "input", "output_cost_per_token": "output",
+                        "cache_read_input_token_cost": "cached_input", "cache_creation_input_token_cost": "cache_write",
+                        "cache_creation_input_token_cost_above_1hr": "cache_write_1h"}
+
+
+def _litellm_tiers(entry: dict, where: str) -> list[dict]:
+    """Long-context tiers from the ``*_above_<N>k_tokens`` keys (200k for Gemini and Claude, 272k for GPT-5.4)."""
+    by_threshold: dict[int, dict] = {}
+    for key in entry:
+        match = _LITELLM_TIER_KEY.match(key)
+        if match:
+            tier = by_threshold.setdefault(int(match["k"]) * 1000, {})
+            tier[_LITELLM_TIER_FIELDS[match["kind"]]] = str(_per_1m(entry, key, where))
+    tiers = []
+    for threshold, prices in sorted(by_threshold.items()):
+        # A tier needs both main prices; LiteLLM lists a lone cache price above 200k for some models.
+        prices.setdefault("input", str(_per_1m(entry, "input_cost_per_token", where)) if entry.get("input_cost_per_token") is not None else None)
+        prices.setdefault("output", str(_per_1m(entry, "output_cost_per_token", where)) if entry.get("output_cost_per_token") is not None else None)
+        if prices["input"] is None or prices["output"] is None:
+            continue
+        tiers.append({"above_input_tokens": threshold, **prices})
+    try:
+        return check_tiers(tiers)
+    except PriceError as exc:
+        raise PriceError(f"{where}: {exc}") from None
 
 
 def _count(value, where: str, key: str) -> int | None:

@@ -184,6 +184,19 @@ def price_unknown_models() -> list[LLMModel]:
     return list(LLMModel.objects.price_unknown().select_related("provider"))
 
 
+def prices_of(pairs: list[tuple[str, str]]) -> list[LLMModel]:
+    """The price rows of the (provider name, model name) pairs shown, in that order (one query)."""
+    from django.db.models import Q
+
+    if not pairs:
+        return []
+    match = Q()
+    for provider_name, model_name in pairs:
+        match |= Q(provider__name=provider_name, name=model_name)
+    found = {(m.provider.name, m.name): m for m in LLMModel.objects.filter(match).select_related("provider")}
+    return [found[p] for p in pairs if p in found]
+
+
 def _add(into: dict, row: dict) -> None:
     for k in SUMS:
         into[k] = into.get(k, 0) + (row.get(k) or 0)

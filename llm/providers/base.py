@@ -13,6 +13,9 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
 
 from ..errors import ProviderCallError
 
@@ -55,6 +58,41 @@ class ProviderResponse:
     raw: dict = field(default_factory=dict)
     http_status: int = 200
 
+
+class BilledCallError(ProviderCallError):
+    """The provider answered, and billed the call, but the answer can't be used (an image URL that
+    could not be fetched). ``usage`` is what it billed, so the log row carries the cost."""
+
+    def __init__(self, message: str, *, usage: Usage, http_status: int | None = None):
+        super().__init__(message, status="invalid_output", http_status=http_status)
+        self.usage = usage
+
+
+def download(url: str, *, timeout: float | None, max_bytes: int) -> bytes:
+    """The bytes behind a URL a provider returned (an image), or ValueError saying why not.
+
+    Provider output is untrusted: only http(s), no redirects, no credentials sent, at most
+    ``max_bytes`` read.
+    """
+    scheme = urlsplit(url or "").scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"the image URL is not http(s) ({(url or '')[:80]!r})")
+    try:
+        with httpx.stream("GET", url, timeout=timeout or 60.0, follow_redirects=False) as response:
+            if response.status_code != 200:
+                raise ValueError(f"fetching the image URL answered HTTP {response.status_code}")
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ValueError(f"the image at the URL is larger than {max_bytes} bytes")
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise ValueError(f"the image URL could not be fetched ({type(exc).__name__}: {exc})") from None
+    return b"".join(chunks)
+
+
+MAX_IMAGE_DOWNLOAD_BYTES = 50 * 1024 * 1024
 
 _CLIENTS: dict[tuple, object] = {}
 _CLIENTS_LOCK = threading.Lock()

@@ -5,7 +5,10 @@ import openai
 import orjson
 
 from ..errors import ProviderCallError
-from .base import Provider, ProviderRequest, ProviderResponse, Usage, cached_client, translate_sdk_errors
+from .base import (
+    MAX_IMAGE_DOWNLOAD_BYTES, BilledCallError, Provider, ProviderRequest, ProviderResponse, Usage, cached_client, download,
+    translate_sdk_errors,
+)
 from .schema import strict_json_schema
 
 
@@ -75,25 +78,31 @@ class OpenAIProvider(Provider):
             raw = self.client().images.with_raw_response.generate(**kwargs)
             result = raw.parse()
         item = result.data[0] if result.data else None
-        if item is None or not item.b64_json:
+        usage = result.usage
+        billed = Usage(input_tokens=(usage.input_tokens or 0) if usage else 0,
+                       output_tokens=(usage.output_tokens or 0) if usage else 0)
+        if item is None or not (item.b64_json or item.url):
             raise ProviderCallError(f"{self.label} returned no image data for model {model!r}.", status="invalid_output",
                                     http_status=raw.http_response.status_code)
-        try:
-            data = base64.b64decode(item.b64_json, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ProviderCallError(f"{self.label} returned image data for model {model!r} that is not valid base64.",
-                                    status="invalid_output", http_status=raw.http_response.status_code) from exc
-        usage = result.usage
+        if item.b64_json:
+            try:
+                data = base64.b64decode(item.b64_json, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ProviderCallError(f"{self.label} returned image data for model {model!r} that is not valid base64.",
+                                        status="invalid_output", http_status=raw.http_response.status_code) from exc
+        else:
+            # DALL-E 2 and OpenAI-compatible servers may answer with a URL (valid for an hour): the image
+            # is made and billed either way, so fetch it now; if that fails the cost is still logged.
+            try:
+                data = download(item.url, timeout=self.timeout, max_bytes=MAX_IMAGE_DOWNLOAD_BYTES)
+            except ValueError as exc:
+                raise BilledCallError(f"{self.label} made an image for model {model!r} but {exc}.", usage=billed,
+                                      http_status=raw.http_response.status_code) from None
         dumped = result.model_dump(mode="json", exclude_none=True)
         for entry in dumped.get("data", []):
             if "b64_json" in entry:
                 entry["b64_json"] = f"<{len(data)} bytes, stored separately>"
-        return (
-            data,
-            Usage(input_tokens=(usage.input_tokens or 0) if usage else 0, output_tokens=(usage.output_tokens or 0) if usage else 0),
-            item.revised_prompt or "",
-            dumped,
-        )
+        return data, billed, item.revised_prompt or "", dumped
 
     def ping(self) -> str:
         with translate_sdk_errors(openai, self.label, "-"):
