@@ -103,10 +103,12 @@ def _provider_of_model(name: str) -> LLMProvider:
     )
     close = difflib.get_close_matches(name, [n.split("/", 1)[1] for n in known_names], n=5, cutoff=0.6)
     similar = [n for n in known_names if n.split("/", 1)[1] in close][:5]
-    configured_names = [p.name for p in LLMProvider.objects.filter(enabled=True) if p.is_configured] or ["none"]
+    configured = [p for p in LLMProvider.objects.filter(enabled=True) if p.is_configured]
+    example = next((p.name for p in configured if p.kind != LLMProvider.Kind.MANUAL), "openai")
     raise LLMConfigurationError(
         f"Unknown model {name!r}: no provider's price list has it, so say which provider serves it, e.g. "
-        f"{configured_names[0]}/{name} (or provider=… / --provider). Configured providers: {', '.join(configured_names)}."
+        f"{example}/{name} (or provider=… / --provider). Configured providers: "
+        f"{', '.join(p.name for p in configured) or 'none'}."
         + (f" Similar known models: {', '.join(similar)}." if similar else "")
     )
 

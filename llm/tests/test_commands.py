@@ -36,7 +36,8 @@ def test_complete_prints_the_answer_tokens_cost_and_log_file(env_openai, capsys)
 
 
 def test_complete_on_an_unknown_model_reports_cost_unknown(env_openai, capsys):
-    call_command("llm", "complete", "--model", "brand-new-model", "hi")
+    # An unknown name needs its provider (issue 18): written provider/model, as LiteLLM users do.
+    call_command("llm", "complete", "--model", "openai/brand-new-model", "hi")
     _, err = capsys.readouterr()
     assert "cost: unknown" in err and LLMQuery.objects.get().cost_usd is None
 
