@@ -254,7 +254,7 @@ def _litellm_rows(data: dict, today: date) -> tuple[list[PriceRow], int]:
                 skipped += 1
                 continue
             images.append((kind, image_key["model"], f"{w}x{h}" + (f"/{image_key['quality']}" if image_key["quality"] else ""),
-                           price.quantize(QUANTUM, rounding=ROUND_HALF_UP)))
+                           Decimal(format(price.quantize(QUANTUM, rounding=ROUND_HALF_UP).normalize(), "f"))))
             continue
         name = key.split("/", 1)[1] if "/" in key and key.split("/", 1)[0] == entry.get("litellm_provider") else key
         if "/" in name:  # region- or route-qualified keys (e.g. "gemini/eu/...") are not model names we send
