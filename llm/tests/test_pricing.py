@@ -191,3 +191,29 @@ def test_the_dashboard_shows_tier_and_one_hour_prices_and_the_call_shows_its_tie
     assert "retired" in opus[:300] and 'data-price="cache_write_1h">30.000000' in opus
     detail = client.get(reverse("llm:call", args=[result.query_id])).content.decode()
     assert "long context: above 200000 input tokens" in detail and "$0.62515000" in detail
+
+
+def test_tiers_and_the_1h_price_are_edited_in_admin_with_validation(providers, rf, django_user_model):
+    from django.contrib.admin.sites import site
+    from django.forms.models import model_to_dict
+
+    admin_user = django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-123")
+    request = rf.post("/admin/llm/llmmodel/")
+    request.user = admin_user
+    model = _model("gemini", "gemini-2.5-flash")
+    model_admin = site._registry[LLMModel]
+    form_class = model_admin.get_form(request, model)
+    data = {k: ("" if v is None else v) for k, v in model_to_dict(model).items()}
+    data.update(tiers='[{"above_input_tokens": 200000, "input": "0.60"}]', image_prices="{}")
+    form = form_class(data, instance=model)
+    assert not form.is_valid() and "needs an output price" in str(form.errors["tiers"])
+    data.update(tiers='[{"above_input_tokens": 200000, "input": "0.60", "output": 5}]', cache_write_1h_price_per_1m="0.50")
+    form = form_class(data, instance=model)
+    assert form.is_valid(), form.errors
+    saved = form.save(commit=False)
+    model_admin.save_model(request, saved, form, change=True)
+    saved.refresh_from_db()
+    assert saved.tiers == [{"above_input_tokens": 200000, "input": "0.60", "output": "5"}]
+    assert saved.price_source == LLMModel.PriceSource.ADMIN  # sync-prices leaves it alone from now on
+    # 300,000 x 0.60 + 1,000 x 5 = 0.18 + 0.005
+    assert cost_for(saved, Usage(input_tokens=300_000, output_tokens=1_000)) == Decimal("0.18500000")
