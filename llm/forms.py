@@ -59,6 +59,17 @@ class PromptForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        name = data.get("model_name") or ""
+        if "/" in name:  # "anthropic/claude-haiku-4-5" names the provider too, whichever one is selected
+            from .errors import LLMConfigurationError
+            from .providers import resolve_target
+
+            try:
+                named, model = resolve_target(None, name)
+            except LLMConfigurationError:
+                named = None
+            if named is not None and named.enabled and model != name:
+                data["provider"], data["model_name"] = named, model
         provider = data.get("provider")
         if provider is not None and provider.configuration_problem():
             raise forms.ValidationError(provider.configuration_problem())

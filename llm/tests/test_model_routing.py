@@ -80,3 +80,14 @@ def test_the_jobs_api_routes_by_model_name(client, providers, owner):
     assert response.status_code == 201
     job = LLMJob.objects.get(pk=response.json()["id"])
     assert (job.provider.name, job.model_name) == ("anthropic", "claude-haiku-4-5")
+
+
+def test_the_playground_takes_provider_slash_model_over_the_selected_provider(client, providers, owner, celery_eager,
+                                                                             django_capture_on_commit_callbacks):
+    client.force_login(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/llm/prompt/", {"template": "", "provider": providers["openai"].pk,
+                                                "model_name": "anthropic/claude-haiku-4-5", "prompt": "Say hi"})
+    assert response.status_code == 302
+    job = LLMJob.objects.get()
+    assert (job.provider.name, job.model_name, job.status) == ("anthropic", "claude-haiku-4-5", "completed")
