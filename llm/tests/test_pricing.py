@@ -97,7 +97,7 @@ def _anthropic_message(usage: dict) -> str:
 def test_one_hour_cache_writes_are_priced_at_twice_the_input_price(providers, fake):
     # Haiku 4.5: $1 in, $0.10 cache read, $1.25 5m write, $2 1h write, $5 out.
     # 100 in + 1,000 read + 2,000 (5m) x 1.25 + 3,000 (1h) x 2 + 50 out x 5
-    # = 0.0001 + 0.0001 + 0.0025 + 0.006 + 0.00025 = $0.00895 (all writes at 1.25: $0.00745).
+    # = 0.0001 + 0.0001 + 0.0025 + 0.006 + 0.00025 = $0.00895 (all 5,000 writes at 1.25, as before: $0.0067).
     fake.script(Reply(raw_body=_anthropic_message({
         "input_tokens": 100, "output_tokens": 50, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 5000,
         "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 3000},
