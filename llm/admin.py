@@ -92,10 +92,12 @@ class RequestIdFilter(admin.SimpleListFilter):
 @admin.register(LLMModel)
 class LLMModelAdmin(admin.ModelAdmin):
     list_display = ("name", "provider", "price_flag", "input_price_per_1m", "cached_input_price_per_1m", "output_price_per_1m",
-                    "context_window", "max_output_tokens", "rpm_limit", "tpm_limit", "max_concurrent", "price_source", "enabled")
-    list_filter = (PriceKnownFilter, "provider", "price_source", "supports_vision", "supports_image_generation", "enabled")
+                    "context_window", "max_output_tokens", "rpm_limit", "tpm_limit", "max_concurrent", "price_source", "owner", "enabled")
+    list_filter = (PriceKnownFilter, "provider", "price_source", ("owner", admin.EmptyFieldListFilter), "supports_vision",
+                   "supports_image_generation", "enabled")
     search_fields = ("name", "display_name")
     readonly_fields = ("prices_as_of",)
+    raw_id_fields = ("owner",)
 
     @admin.display(description="Price known", boolean=True)
     def price_flag(self, obj):

@@ -394,7 +394,7 @@ def complete(
         from .errors import LLMConfigurationError
 
         raise LLMConfigurationError(problem)
-    model_row = resolve_model(provider_row, model)
+    model_row = resolve_model(provider_row, model, user=user)
     msgs = normalize_messages(messages, prompt, system)
     if (content_parts.has_images(msgs) and not model_row.supports_vision
             and model_row.price_source == LLMModel.PriceSource.BUNDLED):
