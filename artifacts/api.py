@@ -149,7 +149,8 @@ class KeyOut(Schema):
 
 
 class WebhookIn(Schema):
-    url: str = Field(..., max_length=2000)
+    # The length is checked by webhooks.url_problem with the other rules (one message for form and API).
+    url: str = Field(..., max_length=8192, description="http(s) URL on a public address, at most 2000 characters")
 
 
 class WebhookOut(Schema):
@@ -160,7 +161,8 @@ class WebhookOut(Schema):
 
 
 class WebhookCreatedOut(WebhookOut):
-    secret: str = Field(..., description="Shown once: verify X-Signature (sha256=HMAC-SHA256 of the body) with it.")
+    secret: str = Field(..., description="Shown once: verify X-Webhook-Signature (t=<timestamp>,v1=HMAC-SHA256 of "
+                                         "'<timestamp>.<body>') with it and refuse timestamps over 5 minutes old.")
 
 
 class DeliveryOut(Schema):
@@ -268,6 +270,9 @@ def list_webhooks(request):
 
 @router.post("/webhooks", response={201: WebhookCreatedOut}, summary="Register a URL for signed artifact.completed POSTs")
 def create_webhook(request, payload: WebhookIn):
+    problem = webhooks.url_problem(payload.url)
+    if problem:
+        raise HttpError(422, problem)
     problem = webhooks.check_url(payload.url)
     if problem:
         raise HttpError(400, problem)

@@ -60,3 +60,8 @@ def image_model() -> str:
 
 def image_size() -> str:
     return getattr(settings, "ARTIFACTS_IMAGE_SIZE", None) or env.str("ARTIFACTS_IMAGE_SIZE", default="1024x1024")
+
+
+def webhook_ca_file() -> str:
+    """A PEM bundle to verify webhook receivers' certificates with (blank = the system's CAs)."""
+    return getattr(settings, "ARTIFACTS_WEBHOOK_CA_FILE", None) or env.str("ARTIFACTS_WEBHOOK_CA_FILE", default="")

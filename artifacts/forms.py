@@ -66,7 +66,19 @@ class ApiKeyForm(forms.Form):
 
 
 class WebhookForm(forms.Form):
-    url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https")
+    # A CharField, not a URLField: the URL is checked by webhooks.url_problem, the same check as
+    # the API's (no scheme guessed, no stripping), so a URL the form takes the API takes too.
+    url = forms.CharField(label=_("URL"), strip=False, widget=forms.TextInput(attrs={"maxlength": 2000}),
+                          help_text=_("An https:// address on the public internet."))
+
+    def clean_url(self):
+        from .webhooks import url_problem
+
+        url = self.cleaned_data["url"]
+        problem = url_problem(url)
+        if problem:
+            raise forms.ValidationError(problem)
+        return url
 
 
 class EditForm(forms.Form):

@@ -81,7 +81,7 @@ def resolve_target(user, mode: str, provider: str = "", model: str = "") -> Targ
             row = get_provider(provider)
             if row.kind == LLMProvider.Kind.MANUAL:
                 raise GenerationSetupError("The copy/paste provider takes no key; choose the copy/paste mode.")
-            return Target(row, resolve_model(row, model or None), key)
+            return Target(row, resolve_model(row, model or None, user=user), key)
         if mode != GenerationMode.APP_KEY:
             raise GenerationSetupError(f"Unknown generation mode {mode!r}.")
         row = get_provider(conf.default_provider())

@@ -112,7 +112,7 @@ def create_run(*, owner, name: str, description: str, stack: str = "", provider:
         from llm.errors import LLMConfigurationError
 
         raise LLMConfigurationError(problem)
-    model_row = resolve_model(provider_row, model or None)
+    model_row = resolve_model(provider_row, model or None, user=owner)
     if mockup and model_row.price_source == model_row.PriceSource.BUNDLED and not model_row.supports_vision \
             and provider_row.kind != provider_row.Kind.MANUAL:
         from llm.errors import LLMConfigurationError

@@ -95,11 +95,12 @@ class LLMModelAdmin(admin.ModelAdmin):
     list_display = ("name", "provider", "price_flag", "input_price_per_1m", "cached_input_price_per_1m",
                     "cache_write_price_per_1m", "cache_write_1h_price_per_1m", "output_price_per_1m", "tier_summary",
                     "context_window", "max_output_tokens", "rpm_limit", "tpm_limit", "max_concurrent", "price_source",
-                    "retired", "enabled")
-    list_filter = (PriceKnownFilter, "provider", "price_source", "retired", "supports_vision", "supports_image_generation",
-                   "enabled")
+                    "owner", "retired", "enabled")
+    list_filter = (PriceKnownFilter, "provider", "price_source", ("owner", admin.EmptyFieldListFilter), "retired",
+                   "supports_vision", "supports_image_generation", "enabled")
     search_fields = ("name", "display_name")
     readonly_fields = ("prices_as_of",)
+    raw_id_fields = ("owner",)
 
     @admin.display(description="Price known", boolean=True)
     def price_flag(self, obj):

@@ -127,7 +127,7 @@ def list_providers(request):
 
 @router.get("/models", response=list[ModelOut], summary="Models with their prices (USD per 1M tokens)")
 def list_models(request):
-    return list(LLMModel.objects.select_related("provider").filter(enabled=True))
+    return list(LLMModel.objects.visible_to(request.user).select_related("provider").filter(enabled=True))
 
 
 @router.get("/queries", response=list[QueryOut], summary="Logged calls (your own; staff see all)")

@@ -1,6 +1,10 @@
 """The answer cache: identical requests (provider, model, messages, parameters, schema,
 template version) are answered from the database, shared by every web and worker process,
-so a resumed run never pays twice for an answer it already has."""
+so a resumed run never pays twice for an answer it already has.
+
+Who may reuse an answer is LLM_CACHE_SCOPE: "user" (the default) keys every entry by the user
+who asked, so a cache hit never tells one user what another sent; "shared" reuses answers
+across the whole deployment (one organisation)."""
 
 from datetime import timedelta
 from functools import lru_cache
@@ -11,6 +15,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from .models import LLMCacheEntry, LLMQuery
+
+
+def scope_for(user) -> str:
+    """The part of the cache key that says who may reuse the answer ("" when shared by all)."""
+    if settings.LLM_CACHE_SCOPE == "shared":
+        return ""
+    return f"user:{getattr(user, 'pk', None) or '-'}"  # calls without a user share one scope
 
 
 def lookup(key: str) -> LLMCacheEntry | None:

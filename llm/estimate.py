@@ -44,11 +44,12 @@ def max_output_for(model: LLMModel, max_tokens: int | None) -> int:
 
 
 def estimate(*, messages=None, prompt=None, system=None, provider: "LLMProvider | str | None" = None,
-             model: "LLMModel | str | None" = None, schema=None, max_tokens: int | None = None) -> Estimate:
+             model: "LLMModel | str | None" = None, schema=None, max_tokens: int | None = None,
+             user=None) -> Estimate:
     from .service import normalize_messages
 
     provider_row = get_provider(provider)
-    model_row = resolve_model(provider_row, model)
+    model_row = resolve_model(provider_row, model, user=user)
     msgs = normalize_messages(messages, prompt, system)
     json_schema, _ = structured.schema_of(schema)
     n_in = count_input_tokens(msgs, json_schema)

@@ -79,7 +79,7 @@ def default_image_provider() -> LLMProvider:
 
 
 def resolve_image_model(provider: "LLMProvider | str | None", model: "LLMModel | str | None",
-                        api_key: str | None = None) -> tuple[LLMProvider, LLMModel]:
+                        api_key: str | None = None, user=None) -> tuple[LLMProvider, LLMModel]:
     """The provider and model rows for an image request; configuration problems raise before anything is sent."""
     provider_row = get_provider(provider) if provider else default_image_provider()
     if provider_row.kind not in DEFAULT_IMAGE_MODELS:
@@ -98,7 +98,7 @@ def resolve_image_model(provider: "LLMProvider | str | None", model: "LLMModel |
             or resolve_model(provider_row, name)
         )
     else:
-        model_row = resolve_model(provider_row, model)
+        model_row = resolve_model(provider_row, model, user=user)
     if provider_row.kind == LLMProvider.Kind.GEMINI and model_row.name.startswith("imagen"):
         raise LLMConfigurationError(
             f"{model_row.name} needs a Vertex AI client; with a Gemini API key use gemini-2.5-flash-image."
@@ -366,7 +366,7 @@ def generate_image(*, purpose: str, prompt: str, provider: "LLMProvider | str | 
     try:
         if not prompt:
             raise ValueError("An image needs a prompt.")
-        provider_row, model_row = resolve_image_model(provider, model, api_key)
+        provider_row, model_row = resolve_image_model(provider, model, api_key, user=user)
         check_options(model_row.name, size, quality)
     except (LLMError, ValueError) as exc:
         if image is not None:
@@ -435,7 +435,7 @@ def create_image_job(*, purpose: str, prompt: str, provider: "LLMProvider | str 
     prompt = (prompt or "").strip()
     if not prompt:
         raise ValueError("An image needs a prompt.")
-    provider_row, model_row = resolve_image_model(provider, model)
+    provider_row, model_row = resolve_image_model(provider, model, user=user)
     check_options(model_row.name, size, quality)
     image = GeneratedImage.objects.create(
         user=user if getattr(user, "pk", None) else None, purpose=purpose, run_id=run_id_of(run), provider=provider_row,

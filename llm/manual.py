@@ -71,7 +71,7 @@ def submit_answer(query_id: int, answer: str, model_name: str, user) -> PasteRes
         if not answer:
             return PasteResult(False, "Paste the model's answer first: the answer field is empty.", row)
         mi.paste_attempts += 1
-        model = resolve_model(row.provider, model_name)
+        model = resolve_model(row.provider, model_name, user=user)
         now = timezone.now()
         if mi.json_schema is not None:
             result = structured.parse(answer, mi.json_schema)

@@ -92,6 +92,12 @@ class LLMProvider(models.Model):
 
 
 class LLMModelQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The shared models and the viewer's own; staff see every row."""
+        if user.is_staff:
+            return self
+        return self.filter(Q(owner__isnull=True) | Q(owner=user.pk))
+
     def price_unknown(self):
         return self.filter(Q(input_price_per_1m__isnull=True) | Q(output_price_per_1m__isnull=True)).exclude(
             provider__kind=LLMProvider.Kind.MANUAL
@@ -152,6 +158,13 @@ class LLMModel(models.Model):
     price_source = models.CharField(max_length=10, choices=PriceSource.choices, default=PriceSource.UNKNOWN)
     prices_as_of = models.DateField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
+    # A name a (non-staff) user typed that no row had: listed to that user only, so the model list
+    # tells no one what others tried. Staff clear it to share the model with everyone. CASCADE, not
+    # SET_NULL: a deleted user's names must not become shared (logged calls keep model_name).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="Set when a user's call added this model: only they (and staff) see it listed. Blank = shared.",
+    )
 
     objects = LLMModelQuerySet.as_manager()
 

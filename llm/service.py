@@ -77,7 +77,7 @@ def normalize_messages(messages=None, prompt: str | None = None, system: str | N
 
 
 def cache_key_for(provider: LLMProvider, model: LLMModel, messages: list[dict], params: dict, json_schema: dict | None,
-                  version: str = "") -> str:
+                  version: str = "", scope: str = "") -> str:
     normalized = {
         "provider": provider.name,
         "model": model.name,
@@ -86,6 +86,8 @@ def cache_key_for(provider: LLMProvider, model: LLMModel, messages: list[dict], 
         "schema": json_schema,
         "template_version": version,
     }
+    if scope:  # answer_cache.scope_for: per user unless LLM_CACHE_SCOPE = "shared"
+        normalized["scope"] = scope
     return hashlib.sha256(json.dumps(normalized, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -394,7 +396,7 @@ def complete(
         from .errors import LLMConfigurationError
 
         raise LLMConfigurationError(problem)
-    model_row = resolve_model(provider_row, model)
+    model_row = resolve_model(provider_row, model, user=user)
     msgs = normalize_messages(messages, prompt, system)
     if (content_parts.has_images(msgs) and not model_row.supports_vision
             and model_row.price_source in (LLMModel.PriceSource.BUNDLED, LLMModel.PriceSource.IMPORTED)):
@@ -411,7 +413,8 @@ def complete(
         schema_name=schema_name, max_tokens=limit, temperature=temperature, user=user, run_id=run_id_of(run),
         interaction_type=interaction_type, batch=batch, context=context, api_key=api_key, cache_key="",
     )
-    call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema, template_version)
+    call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema, template_version,
+                                   scope=answer_cache.scope_for(user))
 
     if provider_row.kind == LLMProvider.Kind.MANUAL:
         return _manual(call, schema)

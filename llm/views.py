@@ -122,7 +122,7 @@ def prompt_estimate(request):
             rendered = form.rendered()
             context["estimate"] = estimate(
                 messages=rendered.messages, provider=data["provider"], model=data["model_name"] or None,
-                max_tokens=data["max_tokens"] or rendered.params.get("max_tokens"),
+                max_tokens=data["max_tokens"] or rendered.params.get("max_tokens"), user=request.user,
             )
         except (TemplateError, LLMError, ValueError) as exc:
             context["problem"] = str(exc)
@@ -190,12 +190,16 @@ class ImageForm(forms.Form):
     size = forms.ChoiceField(choices=[(s, s) for s in IMAGE_SIZES], help_text="Gemini ignores the size.")
     quality = forms.ChoiceField(choices=IMAGE_QUALITIES, required=False)
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
     def clean(self):
         data = super().clean()
         if self.errors:
             return data
         try:
-            _, model_row = resolve_image_model(data["provider"], data["model_name"] or None)
+            _, model_row = resolve_image_model(data["provider"], data["model_name"] or None, user=self.user)
             check_options(model_row.name, data["size"], data["quality"])
         except (LLMError, ValueError) as exc:
             raise forms.ValidationError(str(exc)) from None
@@ -208,7 +212,7 @@ def get_image_for_user(request, pk: int) -> GeneratedImage:
 
 
 def images(request):
-    form = ImageForm(request.POST or None)
+    form = ImageForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         image = create_image_job(

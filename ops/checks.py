@@ -7,6 +7,7 @@ import uuid
 
 from django.apps import apps as django_apps
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import connection
@@ -37,12 +38,41 @@ def broker():
     return url.split("://", 1)[0]
 
 
-def storage():
+STORAGE_RESULT_KEY = "ops:readyz:storage"
+
+
+def _storage_write():
     store = storages["llm_logs"]
     name = f"readyz/{uuid.uuid4().hex}.txt"
     saved = store.save(name, ContentFile(b"ok"))
     store.delete(saved)
     return settings.STORAGE_BACKEND
+
+
+def storage():
+    """Can files be written? A real write + delete at most once per READYZ_STORAGE_CHECK_INTERVAL
+    across all processes (the result is kept in the cache): a probe hammered by a load balancer,
+    or by anyone (it needs no login), must not turn into a stream of storage writes."""
+    interval = settings.READYZ_STORAGE_CHECK_INTERVAL
+    if interval <= 0:
+        return _storage_write()
+    try:
+        found = cache.get(STORAGE_RESULT_KEY)
+        if found is None and cache.add(f"{STORAGE_RESULT_KEY}:lock", 1, interval):
+            try:
+                found = (True, _storage_write())
+            except Exception as exc:  # recorded for the next probes, then reported
+                found = (False, f"{type(exc).__name__}: {exc}"[:300])
+            cache.set(STORAGE_RESULT_KEY, found, interval)
+    except Exception:  # the cache (Redis) is down: a cheap read instead of a write per hit
+        storages["llm_logs"].exists("readyz/probe.txt")
+        return f"{settings.STORAGE_BACKEND} (read only: cache unavailable)"
+    if found is None:  # another probe is writing right now
+        return f"{settings.STORAGE_BACKEND} (check in progress)"
+    ok, detail = found
+    if not ok:
+        raise RuntimeError(detail)
+    return detail
 
 
 def providers():

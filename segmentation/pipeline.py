@@ -102,7 +102,7 @@ def start_run(*, owner, product_ids, category: str, provider: str | None = None,
     ids = clean_product_ids(product_ids)
     try:
         provider_row = get_provider(provider or None)
-        model_row = resolve_model(provider_row, model or None)
+        model_row = resolve_model(provider_row, model or None, user=owner)
     except LLMConfigurationError as exc:
         raise StartError(str(exc)) from None
     temperature = conf.default_temperature() if temperature is None else float(temperature)

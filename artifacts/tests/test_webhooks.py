@@ -75,8 +75,11 @@ def test_a_completed_artifact_is_posted_signed_after_retries(owner_client, owner
         artifact_id = _generate(owner_client, note).json()["id"]
     assert len(server.received) == 3  # 500, 503, then 200
     headers, body = server.received[-1]
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    assert headers["X-Signature"] == expected
+    # Signed over "<timestamp>.<body>" (issue 19 #11: a body-only signature could be replayed).
+    ts = headers["X-Webhook-Timestamp"]
+    expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers["X-Webhook-Signature"] == f"t={ts},v1={expected}"
+    assert "X-Signature" not in headers
     payload = json.loads(body)
     assert payload["event"] == "artifact.completed" and payload["artifact"]["id"] == artifact_id
     delivery = WebhookDelivery.objects.get()

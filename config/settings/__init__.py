@@ -283,6 +283,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # LLM answer cache (shared through the database), rate-limit waits.
 LLM_CACHE_ENABLED = env.bool("LLM_CACHE_ENABLED", default=True)
 LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=30 * 24 * 3600)  # seconds; 0 = never expires
+# "user": an answer is reused only for the user who asked (a hit tells no one what others sent);
+# "shared": reused across every user of this deployment (one organisation, cheaper).
+LLM_CACHE_SCOPE = env.str("LLM_CACHE_SCOPE", default="user")
+if LLM_CACHE_SCOPE not in ("user", "shared"):
+    raise environ.ImproperlyConfigured(f"LLM_CACHE_SCOPE must be 'user' or 'shared', got {LLM_CACHE_SCOPE!r}.")
 LLM_RATE_LIMIT_MAX_WAIT = env.float("LLM_RATE_LIMIT_MAX_WAIT", default=120.0)
 LLM_LOG_ASYNC_COMMIT = env.bool("LLM_LOG_ASYNC_COMMIT", default=True)  # see llm/dblog.py
 LLM_JOB_STALE_AFTER = env.int("LLM_JOB_STALE_AFTER", default=900)  # s; a "running" job older than this was orphaned
@@ -299,6 +304,10 @@ if LLM_LOG_RETENTION_ACTION != "compress":
     raise environ.ImproperlyConfigured(f"LLM_LOG_RETENTION_ACTION must be 'compress', got {LLM_LOG_RETENTION_ACTION!r}.")
 LLM_ROLLUP_DAYS = env.int("LLM_ROLLUP_DAYS", default=3)  # the periodic rollup recomputes this many recent days
 LLM_RATE_LIMIT_WINDOW = env.float("LLM_RATE_LIMIT_WINDOW", default=60.0)  # seconds; "per minute"
+# /readyz: anonymous probes get the status only; staff (session) or this token (Authorization:
+# Bearer … or X-Probe-Token) also get each check's details. Blank = staff only.
+READYZ_TOKEN = env.str("READYZ_TOKEN", default="")
+READYZ_STORAGE_CHECK_INTERVAL = env.int("READYZ_STORAGE_CHECK_INTERVAL", default=60)  # s between storage writes
 
 # JSON API rate limits (ninja throttling, counted in the cache): "60/min", "1000/h", "0" = off.
 API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="60/min")  # per address, no login

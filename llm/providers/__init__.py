@@ -134,8 +134,12 @@ def default_provider() -> LLMProvider:
     return manual
 
 
-def resolve_model(provider: LLMProvider, model: "LLMModel | str | None") -> LLMModel:
-    """The LLMModel row for a name; an unknown name gets a row with unknown prices (cost logged NULL)."""
+def resolve_model(provider: LLMProvider, model: "LLMModel | str | None", user=None) -> LLMModel:
+    """The LLMModel row for a name; an unknown name gets a row with unknown prices (cost logged NULL).
+
+    ``user``: who asked for the name. A new row made for a user who is not staff is theirs
+    (``owner``): listed to them only, never in the model list everyone else sees.
+    """
     if isinstance(model, LLMModel):
         return model
     name = model or provider.default_model
@@ -147,14 +151,15 @@ def resolve_model(provider: LLMProvider, model: "LLMModel | str | None") -> LLMM
             raise LLMConfigurationError(f"Provider {provider.name} has no models: name one with model=… or add it in admin.")
         first.provider = provider
         return first
-    return definitions.model_named(
-        provider,
-        name,
+    defaults = (
         {"price_source": LLMModel.PriceSource.UNKNOWN}
         if provider.kind != LLMProvider.Kind.MANUAL
         else {"price_source": LLMModel.PriceSource.BUNDLED, "input_price_per_1m": 0, "output_price_per_1m": 0,
-              "cached_input_price_per_1m": 0},
+              "cached_input_price_per_1m": 0}
     )
+    if getattr(user, "pk", None) and not user.is_staff:
+        defaults["owner_id"] = user.pk
+    return definitions.model_named(provider, name, defaults)
 
 
 def provider_statuses() -> list[dict]:
