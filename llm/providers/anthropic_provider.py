@@ -2,7 +2,10 @@ import json
 
 import anthropic
 
-from .base import Provider, ProviderRequest, ProviderResponse, Usage, cached_client, translate_sdk_errors
+from .base import (
+    STOP_CONTEXT, STOP_PAUSED, STOP_REFUSED, Provider, ProviderRequest, ProviderResponse, Usage, cached_client,
+    translate_sdk_errors,
+)
 
 
 class AnthropicProvider(Provider):
@@ -41,7 +44,10 @@ class AnthropicProvider(Provider):
         u = message.usage
         cache_read = getattr(u, "cache_read_input_tokens", 0) or 0
         cache_write = getattr(u, "cache_creation_input_tokens", 0) or 0
+        stop, detail = _stop_of(message)
         return ProviderResponse(
+            stop=stop,
+            stop_detail=detail,
             text="".join(parts),
             usage=Usage(
                 # Anthropic's input_tokens leaves out cache reads and writes; ours counts every input token.
@@ -61,6 +67,21 @@ class AnthropicProvider(Provider):
             page = self.client().models.list(limit=5)
             names = [m.id for m in page.data]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
+
+
+def _stop_of(message) -> tuple[str, str]:
+    """(ProviderResponse.stop, its reason) of a Message's ``stop_reason`` (anthropic-sdk-python
+    src/anthropic/types/stop_reason.py; the refusal's ``stop_details`` in refusal_stop_details.py)."""
+    reason = message.stop_reason or ""
+    if reason == "refusal":
+        details = getattr(message, "stop_details", None)
+        words = [str(w) for w in (getattr(details, "category", None), getattr(details, "explanation", None)) if w]
+        return STOP_REFUSED, ": ".join(words) or "Claude declined to answer (stop_reason refusal)"
+    if reason == "model_context_window_exceeded":
+        return STOP_CONTEXT, "the model's context window filled up before the answer was finished"
+    if reason == "pause_turn":
+        return STOP_PAUSED, "Anthropic paused the long-running turn before the answer was finished (stop_reason pause_turn)"
+    return "", ""
 
 
 def _anthropic_message(message: dict) -> dict:
