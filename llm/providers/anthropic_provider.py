@@ -54,7 +54,8 @@ class AnthropicProvider(Provider):
                 input_tokens=(u.input_tokens or 0) + cache_read + cache_write,
                 cached_input_tokens=cache_read,
                 cache_write_input_tokens=cache_write,
-                output_tokens=u.output_tokens or 0,
+                output_tokens=u.output_tokens or 0,  # thinking included ("the inclusive, authoritative total")
+                reasoning_tokens=getattr(getattr(u, "output_tokens_details", None), "thinking_tokens", 0) or 0,
             ),
             truncated=message.stop_reason == "max_tokens",
             finish_reason=message.stop_reason or "",
