@@ -43,7 +43,7 @@ def test_a_refusal_with_a_schema_is_paid_once_logged_as_such_and_never_cached(pr
             ask(provider, schema=Answer)
         assert str(info.value).startswith("The model declined: ")
     assert len(fake.requests_for(provider)) == 2  # one per call: no schema re-asks, no cache hit
-    assert list(LLMQuery.objects.values_list("status", "attempt")) == [(status, 1), (status, 1)]
+    assert list(LLMQuery.objects.order_by("id").values_list("status", "attempt")) == [(status, 1), (status, 1)]
     if provider != "gemini":
         assert "I can't assist with that." in LLMQuery.objects.first().error
         assert info.value.reason == "I'm very sorry, but I can't assist with that."
@@ -104,7 +104,7 @@ def test_a_per_minute_gemini_429_waits_its_retry_delay(providers, fake):
     started = time.monotonic()
     assert ask("gemini").text == "made it"
     assert time.monotonic() - started >= 0.5
-    assert list(LLMQuery.objects.values_list("status", flat=True)) == ["rate_limited", "ok"]
+    assert list(LLMQuery.objects.order_by("id").values_list("status", flat=True)) == ["rate_limited", "ok"]
 
 
 def test_gemini_retry_delay_is_capped_like_retry_after(providers, fake, settings):
