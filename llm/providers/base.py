@@ -273,7 +273,7 @@ def error_for_status(provider: str, model: str, http_status: int, detail: str, h
         problem = quota_problem(body, detail)
         if problem:
             return ProviderCallError(
-                f"{provider} is {problem} for model {model!r} (HTTP {http_status}): retrying will not help; "
+                f"{provider} refused model {model!r} (HTTP {http_status}): {problem}; retrying will not help; "
                 f"add credit or raise the limit in the provider's billing settings, or use another provider. {detail}",
                 status="quota_exhausted", http_status=http_status,
             )
