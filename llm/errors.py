@@ -41,11 +41,57 @@ class LLMUnavailableError(LLMError):
 
 
 class LLMTruncatedError(LLMError):
-    """The answer was cut off by the token limit; ``partial_text`` holds what arrived."""
+    """The answer was cut off by the token limit; ``partial_text`` holds what arrived.
+
+    ``LLMPausedError`` (a subclass) is the provider stopping a long turn early: the same remedy
+    (continue from the partial answer) applies.
+    """
 
     def __init__(self, message: str, *, partial_text: str = "", query_id: int | None = None):
         super().__init__(message, query_id=query_id)
         self.partial_text = partial_text
+
+
+class LLMRefusedError(LLMError):
+    """The model declined to answer, or the provider's safety system blocked the prompt or the answer.
+
+    ``kind`` is "refused" (the model said no: OpenAI ``message.refusal``, Anthropic ``stop_reason:
+    "refusal"``) or "blocked" (a filter stopped it: OpenAI ``content_filter``, Gemini ``SAFETY`` and
+    its kin, Gemini ``promptFeedback.blockReason``); ``reason`` is the provider's own words. The
+    message starts with "The model declined: " so any page that shows an LLM error shows the reason.
+    Asking again with the same prompt gets the same answer: nothing was cached, nothing is retried.
+    """
+
+    kind = "refused"
+
+    def __init__(self, message: str, *, reason: str = "", partial_text: str = "", query_id: int | None = None):
+        super().__init__(message, query_id=query_id)
+        self.reason = reason
+        self.partial_text = partial_text
+
+
+class LLMBlockedError(LLMRefusedError):
+    """A safety filter (the provider's, not the model's own judgement) blocked the prompt or the answer."""
+
+    kind = "blocked"
+
+
+class LLMQuotaExhausted(LLMRequestRejected):
+    """The account is out of credit or past a spend/daily quota: nothing succeeds until someone adds
+    credit, raises the limit or the period resets, so the call failed at once instead of retrying."""
+
+
+class LLMContextWindowExceeded(LLMError):
+    """The model's context window filled up before the answer was done (Anthropic
+    ``model_context_window_exceeded``): shorten the input; ``partial_text`` holds what arrived."""
+
+    def __init__(self, message: str, *, partial_text: str = "", query_id: int | None = None):
+        super().__init__(message, query_id=query_id)
+        self.partial_text = partial_text
+
+
+class LLMPausedError(LLMTruncatedError):
+    """The provider paused a long-running turn (Anthropic ``pause_turn``); the answer is unfinished."""
 
 
 class LLMInvalidOutputError(LLMError):

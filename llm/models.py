@@ -238,6 +238,11 @@ class LLMQuery(models.Model):
         CACHE_HIT = "cache_hit", "Cache hit"
         PENDING_MANUAL = "pending_manual", "Waiting for a pasted answer"
         BUDGET_EXCEEDED = "budget_exceeded", "Refused: budget reached"
+        REFUSED = "refused", "Declined by the model"
+        BLOCKED = "blocked", "Blocked by a safety filter"
+        QUOTA_EXHAUSTED = "quota_exhausted", "Out of credit / quota"
+        CONTEXT_EXCEEDED = "context_exceeded", "Stopped: context window full"
+        PAUSED = "paused", "Stopped: turn paused by the provider"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_queries")
     purpose = models.CharField(max_length=100, help_text="app.step, e.g. segmentation.extract_taxonomy")
@@ -267,6 +272,10 @@ class LLMQuery(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    stop_reason = models.CharField(
+        max_length=50, blank=True,
+        help_text="Why the provider stopped, in its own words (finish_reason / stop_reason / finishReason / blockReason).",
+    )
     error = models.TextField(blank=True)
     attempt = models.PositiveSmallIntegerField(default=1)
     key_source = models.CharField(

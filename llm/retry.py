@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 from django.conf import settings
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from .errors import LLMInvalidOutputError, LLMRequestRejected, LLMUnavailableError, ProviderCallError
+from .errors import LLMInvalidOutputError, LLMQuotaExhausted, LLMRequestRejected, LLMUnavailableError, ProviderCallError
 
 T = TypeVar("T")
 
@@ -28,7 +28,8 @@ def with_retries(attempt_once: Callable[[], T]) -> T:
     """Run ``attempt_once`` until it succeeds, retrying transient provider failures (bounded).
 
     The final failure becomes LLMUnavailableError (retries ran out), LLMInvalidOutputError
-    (the answer was unusable) or LLMRequestRejected (the provider refused: 4xx).
+    (the answer was unusable), LLMQuotaExhausted (out of credit or quota: never retried) or
+    LLMRequestRejected (the provider refused: 4xx).
     """
     retrying = Retrying(
         stop=stop_after_attempt(max(settings.LLM_MAX_ATTEMPTS, 1)),
@@ -46,6 +47,8 @@ def with_retries(attempt_once: Callable[[], T]) -> T:
                 f"{exc} Gave up after {attempt.retry_state.attempt_number} attempts; try again later.",
                 query_id=exc.query_id,
             ) from exc
+        if exc.status == "quota_exhausted":
+            raise LLMQuotaExhausted(str(exc), query_id=exc.query_id) from exc
         if exc.status == "invalid_output":
             raise LLMInvalidOutputError(str(exc), query_id=exc.query_id) from exc
         raise LLMRequestRejected(str(exc), query_id=exc.query_id) from exc

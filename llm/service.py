@@ -20,12 +20,11 @@ from django.db import connection
 from django.utils import timezone
 
 from . import content as content_parts
-from . import budgets, concurrency, definitions, interactions, ratelimit, rollups, structured
+from . import budgets, concurrency, definitions, interactions, outcomes, ratelimit, rollups, structured
 from . import cache as answer_cache
 from .errors import (
     LLMError,
     LLMInvalidOutputError,
-    LLMTruncatedError,
     ManualAnswerPending,
     ProviderCallError,
 )
@@ -237,6 +236,7 @@ class _Call:
         row.http_status = http_status
         row.finished_at = timezone.now()
         if response is not None:
+            row.stop_reason = (response.finish_reason or "")[:50]
             u = response.usage
             row.input_tokens = u.input_tokens
             row.cached_input_tokens = u.cached_input_tokens
@@ -384,9 +384,11 @@ def complete(
     """Call a model and return its answer (parsed and validated when ``schema`` is given).
 
     Raises ``ManualAnswerPending`` on the manual provider until a person pastes the answer,
-    ``LLMRequestRejected`` for 4xx, ``LLMUnavailableError`` when retries run out,
-    ``LLMTruncatedError`` when the token limit cut the answer, and ``LLMInvalidOutputError``
-    when the answer never fit the schema. Every attempt is an ``LLMQuery`` row either way.
+    ``LLMRequestRejected`` for 4xx (``LLMQuotaExhausted`` when out of credit or quota),
+    ``LLMUnavailableError`` when retries run out, ``LLMTruncatedError`` when the token limit cut
+    the answer (``LLMPausedError`` when the provider paused the turn), ``LLMContextWindowExceeded``,
+    ``LLMRefusedError`` / ``LLMBlockedError`` when the model declined or a safety filter blocked
+    it (see llm/outcomes.py), and ``LLMInvalidOutputError`` when the answer never fit the schema. Every attempt is an ``LLMQuery`` row either way.
     """
     if not purpose:
         raise ValueError("purpose is required, e.g. purpose='notes.summary'.")
@@ -427,15 +429,12 @@ def complete(
     conversation = list(msgs)
     for round_no in range(retries + 1):
         response, row, latency = call.transport(conversation)
-        if response.truncated:
-            call.finish_row(row, messages=conversation, response=response, status=LLMQuery.Status.TRUNCATED,
-                            error=f"The answer hit the {limit}-token output limit and was cut off.", latency_ms=latency,
-                            http_status=response.http_status)
-            raise LLMTruncatedError(
-                f"{provider_row.name}/{model_row.name} stopped at the {limit}-token output limit (query #{row.pk}); "
-                "raise max_tokens or ask for less.",
-                partial_text=response.text, query_id=row.pk,
-            )
+        if outcomes.is_terminal(response):  # refused, blocked, cut off or paused: logged as such, never re-asked
+            status, error, exc = outcomes.terminal(response, provider=provider_row.name, model=model_row.name,
+                                                   limit=limit, query_id=row.pk)
+            call.finish_row(row, messages=conversation, response=response, status=status, error=error,
+                            latency_ms=latency, http_status=response.http_status)
+            raise exc
         parsed: Any = None
         if json_schema is not None:
             result = structured.parse(response.text, schema)

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, LLMModel, LLMQuery, UsageDaily
 
-FAILURE_STATUSES = ["rate_limited", "timeout", "invalid_output", "truncated", "error", "budget_exceeded"]
+FAILURE_STATUSES = ["rate_limited", "timeout", "invalid_output", "truncated", "error", "budget_exceeded", "refused", "blocked",
+                    "quota_exhausted", "context_exceeded", "paused"]
 SUMS = {
     "calls": Sum("calls"), "retry_calls": Sum("retry_calls"), "input_tokens": Sum("input_tokens"),
     "cached_input_tokens": Sum("cached_input_tokens"), "output_tokens": Sum("output_tokens"),

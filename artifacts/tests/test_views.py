@@ -173,3 +173,16 @@ def test_a_rejected_paste_without_htmx_keeps_the_text_and_says_why(owner_client,
     assert response.status_code == 400 and "not accepted" in body and "{&quot;cards&quot;: &quot;oops&quot;}" in body
     assert "<dialog" in body and "open" in body
     assert NoteArtifact.objects.get(pk=artifact.pk).status == "waiting_manual"
+
+
+def test_a_safety_block_is_shown_as_the_models_refusal_and_asked_once(owner_client, note, providers, fake, celery_eager,
+                                                                      run_on_commit):
+    fake.script(Reply(finish_reason="SAFETY"), Reply(json=FLASHCARDS), route="gemini")
+    with run_on_commit():
+        owner_client.post(reverse("artifacts:generate", args=[note.pk]),
+                          {"artifact_type": "flashcards", "generation_mode": "app_key"}, **HX)
+    artifact = NoteArtifact.objects.get()
+    card = owner_client.get(reverse("artifacts:status", args=[artifact.pk]), **HX).content.decode()
+    assert artifact.status == "failed" and "The model declined: the answer was blocked (SAFETY" in card
+    assert "HARM_CATEGORY_DANGEROUS_CONTENT: HIGH" in card
+    assert len(fake.requests_for("gemini")) == 1  # a block is not re-asked as if the JSON were bad

@@ -2,7 +2,10 @@ import json
 
 import anthropic
 
-from .base import Provider, ProviderRequest, ProviderResponse, Usage, cached_client, translate_sdk_errors
+from .base import (
+    STOP_CONTEXT, STOP_PAUSED, STOP_REFUSED, Provider, ProviderRequest, ProviderResponse, Usage, cached_client,
+    translate_sdk_errors,
+)
 
 
 class AnthropicProvider(Provider):
@@ -42,7 +45,10 @@ class AnthropicProvider(Provider):
         cache_read = getattr(u, "cache_read_input_tokens", 0) or 0
         cache_write = getattr(u, "cache_creation_input_tokens", 0) or 0
         write_5m, write_1h = _cache_writes_by_lifetime(u, cache_write)
+        stop, detail = _stop_of(message)
         return ProviderResponse(
+            stop=stop,
+            stop_detail=detail,
             text="".join(parts),
             usage=Usage(
                 # Anthropic's input_tokens leaves out cache reads and writes; ours counts every input token.
@@ -50,7 +56,8 @@ class AnthropicProvider(Provider):
                 cached_input_tokens=cache_read,
                 cache_write_input_tokens=write_5m + write_1h,
                 cache_write_1h_input_tokens=write_1h,
-                output_tokens=u.output_tokens or 0,
+                output_tokens=u.output_tokens or 0,  # thinking included ("the inclusive, authoritative total")
+                reasoning_tokens=getattr(getattr(u, "output_tokens_details", None), "thinking_tokens", 0) or 0,
             ),
             truncated=message.stop_reason == "max_tokens",
             finish_reason=message.stop_reason or "",
@@ -76,6 +83,21 @@ def _cache_writes_by_lifetime(usage, total: int) -> tuple[int, int]:
     if not (five or hour):
         return total, 0
     return five, hour
+
+
+def _stop_of(message) -> tuple[str, str]:
+    """(ProviderResponse.stop, its reason) of a Message's ``stop_reason`` (anthropic-sdk-python
+    src/anthropic/types/stop_reason.py; the refusal's ``stop_details`` in refusal_stop_details.py)."""
+    reason = message.stop_reason or ""
+    if reason == "refusal":
+        details = getattr(message, "stop_details", None)
+        words = [str(w) for w in (getattr(details, "category", None), getattr(details, "explanation", None)) if w]
+        return STOP_REFUSED, ": ".join(words) or "Claude declined to answer (stop_reason refusal)"
+    if reason == "model_context_window_exceeded":
+        return STOP_CONTEXT, "the model's context window filled up before the answer was finished"
+    if reason == "pause_turn":
+        return STOP_PAUSED, "Anthropic paused the long-running turn before the answer was finished (stop_reason pause_turn)"
+    return "", ""
 
 
 def _anthropic_message(message: dict) -> dict:

@@ -49,6 +49,14 @@ class Usage:
     reasoning_tokens: int = 0
 
 
+# What a provider's stop reason means for the call (``ProviderResponse.stop``). Everything but ""
+# is terminal: the service logs it under its own status, raises, never caches and never re-asks.
+STOP_REFUSED = "refused"  # the model declined (OpenAI message.refusal, Anthropic "refusal")
+STOP_BLOCKED = "blocked"  # a safety filter stopped it (OpenAI content_filter, Gemini SAFETY…, promptFeedback)
+STOP_CONTEXT = "context_exceeded"  # Anthropic model_context_window_exceeded
+STOP_PAUSED = "paused"  # Anthropic pause_turn
+
+
 @dataclass
 class ProviderResponse:
     text: str
@@ -57,6 +65,8 @@ class ProviderResponse:
     finish_reason: str = ""
     raw: dict = field(default_factory=dict)
     http_status: int = 200
+    stop: str = ""  # "" (a usable answer, or truncated) or one of the STOP_* values above
+    stop_detail: str = ""  # the provider's reason in words: the refusal text, the blocked categories…
 
 
 class BilledCallError(ProviderCallError):
@@ -175,7 +185,25 @@ def translate_sdk_errors(sdk, provider: str, model: str):
     except sdk.APIConnectionError as exc:
         raise connection_error(provider, model, exc) from exc
     except sdk.APIStatusError as exc:
-        raise error_for_status(provider, model, exc.status_code, sdk_error_detail(exc), exc.response.headers) from exc
+        raise error_for_status(provider, model, exc.status_code, sdk_error_detail(exc), exc.response.headers,
+                               body=sdk_error_body(exc)) from exc
+
+
+def sdk_error_body(exc) -> dict:
+    """The ``error`` object of an SDK status error's body ({} when there is none).
+
+    The openai SDK keeps the inner object as ``body``; anthropic keeps the whole envelope
+    (``{"type": "error", "error": {...}}``); google-genai keeps it as ``details``.
+    """
+    body = getattr(exc, "body", None)
+    if body is None:
+        body = getattr(exc, "details", None)
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        return inner if isinstance(inner, dict) else {}
+    return {}
 
 
 def parse_retry_after(headers) -> float | None:
@@ -212,11 +240,83 @@ def redact_keys(text: str, *known: str | None) -> str:
     return _KEY_PATTERN.sub(lambda m: f"{m.group(1)}…{m.group(0)[-4:]}", text or "")
 
 
-def error_for_status(provider: str, model: str, http_status: int, detail: str, headers=None) -> ProviderCallError:
-    """Map an HTTP status to a ProviderCallError with a message that says what to fix."""
+# OpenAI's billing codes, all under error.type "insufficient_quota" (a 429 like a rate limit, but
+# waiting never helps): https://platform.openai.com/docs/guides/error-codes and
+# https://learn.microsoft.com/en-us/microsoft-cloud/dev/dev-proxy/concepts/openai-insufficient-quota
+_OPENAI_QUOTA_CODES = frozenset({
+    "insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
+    "project_spend_limit_exceeded", "organization_usage_limit_exceeded",
+})
+# Anthropic answers an empty balance or a reached spend limit with invalid_request_error (400) or
+# rate_limit_error (429) and only the message tells (anthropics/claude-code#66314, #38035), or with
+# billing_error (402, https://docs.anthropic.com/en/api/errors).
+_ANTHROPIC_QUOTA_TEXT = re.compile(
+    r"credit balance is too low|reached your specified API usage limits|spend limit|purchase credits", re.I
+)
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+_QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
+# A protobuf Duration in JSON: decimal seconds with up to 9 fraction digits and an "s" ("2s", "0.5s").
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d{1,9})?)s\s*$")
+
+
+def google_retry_delay(body: dict) -> float | None:
+    """Seconds from a Google error's ``google.rpc.RetryInfo.retryDelay`` (Gemini sends no Retry-After)."""
+    for item in body.get("details") or []:
+        if isinstance(item, dict) and item.get("@type") == _RETRY_INFO:
+            match = _DURATION.match(str(item.get("retryDelay") or ""))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _google_reason(body: dict) -> str:
+    for item in body.get("details") or []:
+        if isinstance(item, dict) and item.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo":
+            return str(item.get("reason") or "")
+    return ""
+
+
+def quota_problem(body: dict, detail: str) -> str:
+    """Why an error body means the account's credit or quota is used up ("" when it does not).
+
+    Per-minute limits are not in it: they pass, so they stay retryable rate limits. A Gemini
+    per-day quota, or a free tier whose limit is 0 for this model, does not pass in minutes.
+    """
+    detail = f"{detail} {body.get('message') or ''}"
+    etype, code = str(body.get("type") or ""), str(body.get("code") or "")
+    if etype == "insufficient_quota" or code in _OPENAI_QUOTA_CODES:
+        return f"out of credit or quota ({code or etype})"
+    if etype == "billing_error" or (etype in ("invalid_request_error", "rate_limit_error")
+                                    and _ANTHROPIC_QUOTA_TEXT.search(detail)):
+        return "out of credit or past the spend limit"
+    for item in body.get("details") or []:
+        if not (isinstance(item, dict) and item.get("@type") == _QUOTA_FAILURE):
+            continue
+        daily = [str(v.get("quotaId") or v.get("quotaMetric") or "") for v in item.get("violations") or []
+                 if isinstance(v, dict) and "perday" in str(v.get("quotaId") or "").lower()]
+        if daily:
+            return f"daily quota used up ({', '.join(daily)})"
+        if re.search(r"limit: 0\b", detail):
+            return "no quota for this model on this plan (limit: 0)"
+    return ""
+
+
+def error_for_status(provider: str, model: str, http_status: int, detail: str, headers=None,
+                     body: dict | None = None) -> ProviderCallError:
+    """Map an HTTP status (and the error body, when there is one) to a ProviderCallError with a
+    message that says what to fix."""
     detail = redact_keys((detail or "").strip())[:500]
     where = f"{provider} rejected the request for model {model!r} (HTTP {http_status})"
-    if http_status == 401:
+    body = body if isinstance(body, dict) else {}
+    if http_status in (400, 402, 403, 429):
+        problem = quota_problem(body, detail)
+        if problem:
+            return ProviderCallError(
+                f"{provider} refused model {model!r} (HTTP {http_status}): {problem}; retrying will not help; "
+                f"add credit or raise the limit in the provider's billing settings, or use another provider. {detail}",
+                status="quota_exhausted", http_status=http_status,
+            )
+    if http_status == 401 or _google_reason(body) == "API_KEY_INVALID":  # Gemini: 400 with ErrorInfo API_KEY_INVALID
         return ProviderCallError(
             f"{where}: the API key was refused. Check the key in the provider's environment variable. {detail}",
             status="error", http_status=http_status,
@@ -231,9 +331,12 @@ def error_for_status(provider: str, model: str, http_status: int, detail: str, h
             status="error", http_status=http_status,
         )
     if http_status == 429:
+        retry_after = parse_retry_after(headers)
+        if retry_after is None:
+            retry_after = google_retry_delay(body)
         return ProviderCallError(
             f"{provider} rate-limited model {model!r} (HTTP 429). {detail}",
-            status="rate_limited", http_status=http_status, retry_after=parse_retry_after(headers), retryable=True,
+            status="rate_limited", http_status=http_status, retry_after=retry_after, retryable=True,
         )
     if http_status in (408, 409) or http_status >= 500:
         return ProviderCallError(

@@ -6,7 +6,10 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from ..errors import ProviderCallError
-from .base import Provider, cached_client, connection_error, timeout_error, ProviderRequest, ProviderResponse, Usage, error_for_status
+from .base import (
+    STOP_BLOCKED, Provider, ProviderRequest, ProviderResponse, Usage, cached_client, connection_error, error_for_status,
+    sdk_error_body, timeout_error,
+)
 from .schema import inline_refs
 
 
@@ -49,10 +52,29 @@ class GeminiProvider(Provider):
         text = ""
         if candidate and candidate.content and candidate.content.parts:
             text = "".join(p.text or "" for p in candidate.content.parts if not getattr(p, "thought", False))
-        finish = str(candidate.finish_reason.value if candidate and candidate.finish_reason else "")
+        finish = _enum_text(candidate.finish_reason if candidate else None)
         um = response.usage_metadata
         thoughts = (um.thoughts_token_count or 0) if um else 0
+        stop, detail = "", ""
+        feedback = response.prompt_feedback
+        if candidate is None and feedback is not None and feedback.block_reason:
+            # https://ai.google.dev/api/generate-content#PromptFeedback: "If set, the prompt was blocked
+            # and no candidates are returned."
+            finish = _enum_text(feedback.block_reason)
+            stop, detail = STOP_BLOCKED, f"the prompt was blocked ({finish}{_blocked_ratings(feedback.safety_ratings)})"
+            if feedback.block_reason_message:
+                detail += f": {feedback.block_reason_message}"
+        elif finish in BLOCKING_FINISH_REASONS:
+            stop = STOP_BLOCKED
+            detail = f"the answer was blocked ({finish}{_blocked_ratings(candidate.safety_ratings)})"
+            if candidate.finish_message:
+                detail += f": {candidate.finish_message}"
+        elif finish == "MAX_TOKENS" and not text and thoughts:
+            detail = (f"the model spent the whole output budget thinking ({thoughts} thinking tokens) and wrote no answer; "
+                      "raise max_tokens or lower the thinking budget")
         return ProviderResponse(
+            stop=stop,
+            stop_detail=detail,
             text=text,
             usage=Usage(
                 input_tokens=(um.prompt_token_count or 0) if um else 0,
@@ -111,6 +133,30 @@ class GeminiProvider(Provider):
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
 
 
+# Finish reasons that mean a filter stopped the answer (google.genai.types.FinishReason;
+# https://ai.google.dev/api/generate-content#FinishReason): never a usable answer, even with text.
+BLOCKING_FINISH_REASONS = frozenset({
+    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION", "MODEL_ARMOR",
+})
+
+
+def _enum_text(value) -> str:
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))
+
+
+def _blocked_ratings(ratings) -> str:
+    """", HARM_CATEGORY_X: HIGH" for the safety ratings that blocked (all rated ones when none says so)."""
+    ratings = list(ratings or [])
+    blocked = [r for r in ratings if getattr(r, "blocked", False)] or [
+        r for r in ratings if _enum_text(getattr(r, "probability", None)) in ("MEDIUM", "HIGH")
+    ]
+    names = [f"{_enum_text(r.category)}: {_enum_text(r.probability)}" for r in blocked if getattr(r, "category", None)]
+    return f"; {', '.join(names)}" if names else ""
+
+
 def _gemini_parts(content) -> list:
     if isinstance(content, str):
         return [types.Part(text=content)]
@@ -133,7 +179,8 @@ class _translate_errors:
             return False
         if isinstance(exc, genai_errors.APIError):
             headers = getattr(getattr(exc, "response", None), "headers", None)
-            raise error_for_status(self.provider, self.model, int(exc.code or 500), exc.message or str(exc), headers) from exc
+            raise error_for_status(self.provider, self.model, int(exc.code or 500), exc.message or str(exc), headers,
+                                   body=sdk_error_body(exc)) from exc
         if isinstance(exc, httpx.TimeoutException) or type(exc).__name__.endswith("Timeout"):
             raise timeout_error(self.provider, self.model) from exc
         if isinstance(exc, (httpx.TransportError, ConnectionError)) or "Connect" in type(exc).__name__ or "Protocol" in type(exc).__name__:

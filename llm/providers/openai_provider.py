@@ -6,8 +6,8 @@ import orjson
 
 from ..errors import ProviderCallError
 from .base import (
-    MAX_IMAGE_DOWNLOAD_BYTES, BilledCallError, Provider, ProviderRequest, ProviderResponse, Usage, cached_client, download,
-    translate_sdk_errors,
+    MAX_IMAGE_DOWNLOAD_BYTES, STOP_BLOCKED, STOP_REFUSED, BilledCallError, Provider, ProviderRequest, ProviderResponse,
+    Usage, cached_client, download, translate_sdk_errors,
 )
 from .schema import strict_json_schema
 
@@ -50,7 +50,10 @@ class OpenAIProvider(Provider):
         details = getattr(usage, "prompt_tokens_details", None) if usage else None
         out_details = getattr(usage, "completion_tokens_details", None) if usage else None
         finish = (choice.finish_reason or "") if choice else ""
+        stop, detail = _stop_of(finish, getattr(choice.message, "refusal", None) if choice else None)
         return ProviderResponse(
+            stop=stop,
+            stop_detail=detail,
             text=text,
             usage=Usage(
                 input_tokens=(usage.prompt_tokens or 0) if usage else 0,
@@ -130,6 +133,21 @@ class OpenAICompatibleProvider(OpenAIProvider):
     label = "OpenAI-compatible server"
 
 
+def _stop_of(finish: str, refusal: str | None) -> tuple[str, str]:
+    """(ProviderResponse.stop, its reason) of a chat completion choice.
+
+    ``message.refusal`` is the model declining, in its own words (with or without a JSON schema:
+    openai-python tests/lib/chat/test_completions.py::test_parse_pydantic_model_refusal);
+    ``finish_reason: "content_filter"`` is "content was omitted due to a flag from our content
+    filters" (openai-python src/openai/types/chat/chat_completion.py).
+    """
+    if refusal:
+        return STOP_REFUSED, refusal
+    if finish == "content_filter":
+        return STOP_BLOCKED, "OpenAI's content filter flagged the answer and left it out (finish_reason content_filter)"
+    return "", ""
+
+
 def _count(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
@@ -160,10 +178,14 @@ def _from_json(body: bytes, http_status: int) -> ProviderResponse | None:
     if not isinstance(text, (str, type(None))) or not isinstance(finish, str):
         raise ProviderCallError(f"The answer's message content is a {type(text).__name__}, not text.",
                                 status="invalid_output", http_status=http_status)
+    refusal = message.get("refusal")
+    stop, detail = _stop_of(finish, refusal if isinstance(refusal, str) else None)
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
     out_details = usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) else {}
     return ProviderResponse(
+        stop=stop,
+        stop_detail=detail,
         text=text or "",
         usage=Usage(
             input_tokens=_count(usage.get("prompt_tokens")),

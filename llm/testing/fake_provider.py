@@ -56,6 +56,63 @@ writes), ``output_tokens`` (total, *including* reasoning), ``cached_input_tokens
 ``reasoning_tokens``, ``cache_write_input_tokens``; the server maps them onto each
 provider's own conventions (Anthropic's ``input_tokens`` excludes cache reads and
 writes, Gemini's ``candidatesTokenCount`` excludes thoughts).
+Default answers follow the documented shapes (the providers' API references and the official
+SDKs' types; the contract fixtures in ``llm/tests/fixtures/wire/`` are recorded originals):
+
+* OpenAI chat completion: ``id``, ``object: "chat.completion"``, ``created``, ``model``,
+  ``choices[].message`` with ``role``, ``content``, ``refusal: null`` and ``annotations: []``,
+  ``logprobs: null``, ``finish_reason`` (``stop``/``length``), ``usage`` with ``prompt_tokens``,
+  ``completion_tokens``, ``total_tokens``, ``prompt_tokens_details`` (``cached_tokens``,
+  ``audio_tokens``) and ``completion_tokens_details`` (``reasoning_tokens``, ``audio_tokens``,
+  ``accepted_prediction_tokens``, ``rejected_prediction_tokens``), ``service_tier``,
+  ``system_fingerprint``; an ``x-request-id`` header (openai-python
+  ``src/openai/types/chat/chat_completion.py``, ``src/openai/types/completion_usage.py``).
+* Anthropic message: ``id``, ``type: "message"``, ``role``, ``model``, ``content`` blocks,
+  ``stop_reason`` (``end_turn``/``max_tokens``/``tool_use``), ``stop_sequence: null``,
+  ``stop_details: null``, ``usage`` with ``input_tokens`` (cache reads and writes left out),
+  ``cache_creation_input_tokens``, ``cache_read_input_tokens``, ``cache_creation``
+  (``ephemeral_5m_input_tokens``, ``ephemeral_1h_input_tokens``), ``output_tokens``,
+  ``service_tier`` and, with reasoning, ``output_tokens_details.thinking_tokens``; a
+  ``request-id`` header (anthropic-sdk-python ``src/anthropic/types/message.py``, ``usage.py``,
+  ``cache_creation.py``).
+* Gemini GenerateContentResponse: ``candidates[]`` with ``content.parts``/``role: "model"``,
+  ``finishReason`` (``STOP``/``MAX_TOKENS``) and ``index``; ``usageMetadata`` with
+  ``promptTokenCount``, ``candidatesTokenCount`` (thoughts left out), ``totalTokenCount``,
+  ``promptTokensDetails`` and, like the real API only when not zero, ``thoughtsTokenCount`` and
+  ``cachedContentTokenCount``; ``modelVersion``; ``responseId``
+  (https://ai.google.dev/api/generate-content#v1beta.GenerateContentResponse).
+* Errors: OpenAI ``{"error": {"message", "type", "param", "code"}}``; Anthropic ``{"type":
+  "error", "error": {"type", "message"}, "request_id"}`` (``overloaded_error`` on 529, reason
+  phrase "Overloaded"); Gemini ``{"error": {"code", "message", "status"}}`` (+ ``details``).
+
+Scripting the documented shapes, one :class:`Reply` option each (the contract tests in
+``llm/tests/contract/`` use them all):
+
+* ``Reply(refusal="I can't help with that.")`` - OpenAI ``content: null`` with
+  ``message.refusal``; Anthropic ``stop_reason: "refusal"`` with ``stop_details.explanation``;
+  Gemini a ``SAFETY`` block.
+* ``Reply(finish_reason="content_filter")`` - OpenAI ``content: null``, ``content_filter``.
+* ``Reply(finish_reason=X)`` on Anthropic - ``stop_reason`` X verbatim with the text so far
+  (``model_context_window_exceeded``, ``pause_turn``, ``refusal``…).
+* ``Reply(finish_reason=X)`` on Gemini - ``finishReason`` X; ``SAFETY``, ``PROHIBITED_CONTENT``,
+  ``BLOCKLIST``, ``SPII``, ``RECITATION`` send no content and the candidate's ``safetyRatings``.
+* ``Reply(text="", finish_reason="MAX_TOKENS", usage={"reasoning_tokens": 900})`` - Gemini
+  thinking only: ``content: {"role": "model"}`` without parts, ``thoughtsTokenCount: 900``.
+* ``Reply(block_reason="PROHIBITED_CONTENT")`` - Gemini ``promptFeedback.blockReason``, no
+  candidates.
+* ``Reply(truncated=True)`` - ``length`` / ``max_tokens`` / ``MAX_TOKENS``, text cut at half.
+* ``Reply(status=429, error_type="insufficient_quota")`` - OpenAI out of credit.
+* ``Reply(status=400, error_message="Your credit balance is too low to access the Anthropic
+  API. …")`` - Anthropic out of credit; ``Reply(status=402)`` is ``billing_error``.
+* ``Reply(status=429, retry_delay="2s")`` - Gemini ``google.rpc.RetryInfo`` detail.
+* ``Reply(status=429, quota_violation="GenerateRequestsPerDayPerProjectPerModel-FreeTier")`` -
+  Gemini ``google.rpc.QuotaFailure`` detail (``error_details=[…]`` adds any others verbatim).
+* ``Reply(status=529)`` - Anthropic ``overloaded_error``; ``Reply(status=429, retry_after=2)`` a
+  ``Retry-After`` header on any provider.
+* ``Reply(usage={"cache_write_input_tokens": 100, "cache_write_1h_input_tokens": 60})`` -
+  Anthropic ``cache_creation`` split 40 (5 minutes) / 60 (1 hour).
+* ``Reply.replay({"status": …, "headers": {…}, "body": {…}})`` (or ``Reply(body=…)``) - replay
+  mode: serve a recorded response verbatim, status and headers included.
 """
 
 from __future__ import annotations
@@ -185,9 +242,29 @@ class Reply:
     # Anthropic error.type, Gemini error.status), e.g. "insufficient_quota".
     error_type: str | None = None
     error_code: str | None = None
+    # Documented answer shapes on demand (see "Scripting the documented shapes" in the module doc).
+    refusal: str | None = None  # the model declines, in these words
+    finish_reason: str | None = None  # the provider's own stop value, verbatim
+    block_reason: str | None = None  # Gemini promptFeedback.blockReason: the prompt blocked, no candidates
+    retry_delay: str | None = None  # Gemini 429: a google.rpc.RetryInfo detail, e.g. "2s", "0.5s"
+    quota_violation: str | None = None  # Gemini 429: a google.rpc.QuotaFailure violation with this quotaId
+    error_details: list | None = None  # Gemini error.details, verbatim (appended after the two above)
+    body: Any = None  # replay: this JSON value is the whole response body, sent with ``status`` and ``headers``
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def replay(cls, recorded: dict) -> "Reply":
+        """A reply that serves a recorded response as it is: ``{"status", "headers", "body"}``
+        (other keys, such as ``_source``, are ignored). ``body`` may be a JSON value or, for bodies
+        that are not JSON, a string sent verbatim."""
+        status = int(recorded.get("status", 200))
+        headers = {str(k): str(v) for k, v in (recorded.get("headers") or {}).items()}
+        body = recorded.get("body")
+        if isinstance(body, str):
+            return cls(status=status, headers=headers, raw_body=body)
+        return cls(status=status, headers=headers, body=body)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Reply":
@@ -351,8 +428,8 @@ def _answer_json(reply: Reply) -> tuple[bool, Any]:
 
 def apply_fault(kind: str, reply: Reply, req: RecordedRequest, config: FaultConfig) -> Reply:
     """The reply that ``kind`` makes of the correct ``reply``."""
-    if reply.status != 200 or reply.drop or reply.raw_body is not None:
-        return reply  # already a failure: leave the script alone
+    if reply.status != 200 or reply.drop or reply.raw_body is not None or reply.body is not None:
+        return reply  # already a failure (or a recorded answer): leave the script alone
     base = dataclasses.replace(reply, headers=dict(reply.headers))
     msg = f"fake fault: {kind}"
     if kind == "rate_limit":
@@ -538,6 +615,19 @@ _OPENAI_ERROR = {  # status -> (type, code)
 }
 
 _REASON = {529: "Overloaded"}
+
+# Gemini finish reasons of a blocked candidate (google.genai.types.FinishReason).
+_GEMINI_BLOCKS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
+
+
+def _gemini_ratings(blocked: bool) -> list[dict]:
+    """safetyRatings as Gemini sends them; with ``blocked`` the dangerous-content one blocked the text."""
+    ratings = [{"category": c, "probability": "NEGLIGIBLE"} for c in (
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_HARASSMENT")]
+    dangerous = {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH" if blocked else "NEGLIGIBLE"}
+    if blocked:
+        dangerous["blocked"] = True
+    return ratings + [dangerous]
 
 DEFAULT_MODELS: dict[str, list[str]] = {
     "openai": ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o4-mini", "gpt-image-1", "dall-e-3"],
@@ -966,6 +1056,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.raw_body is not None:
             self._send(reply.status, reply.raw_body, out_headers)
             return
+        if reply.body is not None:
+            self._send_json(reply.status, reply.body, out_headers)
+            return
         if reply.status != 200:
             self._send_error(route, reply, out_headers)
             return
@@ -1111,6 +1204,18 @@ class _Handler(BaseHTTPRequestHandler):
         elif provider == "gemini":
             gstatus = reply.error_type or _GEMINI_STATUS.get(status) or ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
             obj = {"error": {"code": status, "message": msg, "status": gstatus}}
+            details: list = []
+            if reply.quota_violation:
+                details.append({"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": reply.quota_violation,
+                    "quotaDimensions": {"location": "global", "model": self._gemini_model_of(self.path)},
+                }]})
+            if reply.retry_delay:
+                details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": reply.retry_delay})
+            details.extend(reply.error_details or [])
+            if details:
+                obj["error"]["details"] = details
         else:
             etype, code = _OPENAI_ERROR.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
             if reply.error_type:
@@ -1140,7 +1245,14 @@ class _Handler(BaseHTTPRequestHandler):
 
         out_text = self._truncate(text) if reply.truncated else text
         message: dict = {"role": "assistant", "content": out_text, "refusal": None, "annotations": []}
-        finish = "length" if reply.truncated else "stop"
+        finish = reply.finish_reason or ("length" if reply.truncated else "stop")
+        if reply.refusal is not None:
+            # openai-python tests/lib/chat/test_completions.py::test_parse_pydantic_model_refusal
+            out_text, tool_name = reply.refusal, None
+            message.update(content=None, refusal=reply.refusal)
+        elif finish == "content_filter":  # "content was omitted due to a flag from our content filters"
+            out_text, tool_name = "", None
+            message["content"] = None
         if tool_name and tool_args is not None:
             args_text = json.dumps(tool_args)
             if reply.truncated:
@@ -1229,7 +1341,18 @@ class _Handler(BaseHTTPRequestHandler):
                 tool_name = (body["tools"][0] or {}).get("name")
         tool_input = self._tool_input(reply, text) if tool_name else None
 
-        if reply.truncated:
+        stop_details = None
+        if reply.refusal is not None or reply.finish_reason == "refusal":
+            # anthropic-sdk-python tests/lib/streaming/fixtures/refusal_response.txt, as one message
+            out_text = ""
+            content = [{"type": "text", "text": ""}]
+            stop_reason = "refusal"
+            stop_details = {"type": "refusal", "category": None, "explanation": reply.refusal}
+        elif reply.finish_reason:  # model_context_window_exceeded, pause_turn, end_turn…: what arrived, verbatim
+            out_text = self._truncate(text) if reply.truncated else text
+            content = [{"type": "text", "text": out_text}]
+            stop_reason = reply.finish_reason
+        elif reply.truncated:
             out_text = self._truncate(json.dumps(tool_input) if tool_input is not None else text)
             content = [{"type": "text", "text": out_text}]
             stop_reason = "max_tokens"
@@ -1244,10 +1367,12 @@ class _Handler(BaseHTTPRequestHandler):
 
         u = self._usage(reply, _input_tokens("anthropic", body), out_text)
         cached, written = u["cached_input_tokens"], u["cache_write_input_tokens"]
+        written_1h = min(written, int(dict(reply.usage or {}).get("cache_write_1h_input_tokens", 0)))
         usage: dict = {
             "input_tokens": max(0, u["input_tokens"] - cached - written),
             "cache_creation_input_tokens": written,
             "cache_read_input_tokens": cached,
+            "cache_creation": {"ephemeral_5m_input_tokens": written - written_1h, "ephemeral_1h_input_tokens": written_1h},
             "output_tokens": u["output_tokens"],
             "service_tier": "standard",
         }
@@ -1262,6 +1387,7 @@ class _Handler(BaseHTTPRequestHandler):
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
+            "stop_details": stop_details,
             "usage": usage,
         }
         return 200, obj, {"request-id": request_id}
@@ -1333,19 +1459,31 @@ class _Handler(BaseHTTPRequestHandler):
         if reasoning:
             usage["thoughtsTokenCount"] = reasoning
         model = extra.get("model") or "gemini-fake"
-        obj = {
-            "candidates": [
-                {
-                    "content": {"parts": parts, "role": "model"},
-                    "finishReason": "MAX_TOKENS" if reply.truncated else "STOP",
-                    "index": 0,
-                }
-            ],
-            "usageMetadata": usage,
-            "modelVersion": model,
-            "responseId": _rand_id("", 22),
-        }
+        finish = reply.finish_reason or ("SAFETY" if reply.refusal is not None else None) or (
+            "MAX_TOKENS" if reply.truncated else "STOP")
+        candidate: dict = {"content": {"parts": parts, "role": "model"}, "finishReason": finish, "index": 0}
+        if finish in _GEMINI_BLOCKS:
+            # A blocked candidate has no content, and its safetyRatings say which category blocked it.
+            del candidate["content"]
+            usage["candidatesTokenCount"] = 0
+            usage["totalTokenCount"] = u["input_tokens"] + reasoning
+            candidate["safetyRatings"] = _gemini_ratings(blocked=finish == "SAFETY")
+        elif not out_text and not tool_args and len(parts) == 1:
+            candidate["content"] = {"role": "model"}  # no text at all (e.g. thinking used the whole budget)
+        obj = {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": _rand_id("", 22)}
+        if reply.block_reason:
+            # "If set, the prompt was blocked and no candidates are returned" (ai.google.dev/api/generate-content)
+            obj = {"promptFeedback": {"blockReason": reply.block_reason, "safetyRatings": _gemini_ratings(
+                       blocked=reply.block_reason == "SAFETY")},
+                   "usageMetadata": {"promptTokenCount": u["input_tokens"], "totalTokenCount": u["input_tokens"],
+                                     "promptTokensDetails": usage["promptTokensDetails"]},
+                   "modelVersion": model, "responseId": obj["responseId"]}
         return 200, obj, {}
+
+    @staticmethod
+    def _gemini_model_of(path: str) -> str:
+        m = _GEMINI_RE.match(path.split("?")[0])
+        return m.group(1) if m else "gemini-fake"
 
     def _gemini_predict(self, req: RecordedRequest, reply: Reply, extra: dict):
         body = req.body or {}

@@ -57,3 +57,20 @@ def test_playground_in_chromium(page, providers, owner, celery_eager):
     expect(page.locator("#job-figures")).to_contain_text("ms")
     expect(page.locator("#job-figures a").first).to_contain_text("llm_logs/adhoc/")
     assert LLMJob.objects.get().template_version == "character_background_v0"
+
+
+@pytest.mark.django_db
+def test_a_refusal_in_the_playground_says_the_model_declined_and_why(client, providers, owner, celery_eager, fake,
+                                                                     django_capture_on_commit_callbacks):
+    from llm.testing.fake_provider import Reply
+
+    fake.script(Reply(refusal="I can't help with that request."))
+    client.force_login(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/llm/prompt/", {"template": "", "provider": providers["openai"].pk,
+                                                "model_name": "gpt-4o-mini", "prompt": "Something I should not ask"})
+    job = LLMJob.objects.get()
+    assert job.status == "failed" and job.error.startswith("The model declined: I can't help with that request.")
+    page = client.get(response["Location"]).content.decode()
+    assert "The model declined: I can&#x27;t help with that request." in page
+    assert job.query.status == "refused"
