@@ -24,8 +24,9 @@ class AnthropicProvider(Provider):
         kwargs: dict = {"model": request.model, "max_tokens": request.max_tokens, "messages": [_anthropic_message(m) for m in request.chat_messages]}
         if request.system_text:
             kwargs["system"] = request.system_text
-        if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
+        # No temperature: API version 2026-10-21, which anthropic-sdk-python 2.x sends by default, refuses
+        # temperature/top_p/top_k with a 400 ("Extra inputs are not permitted"), and the SDK's create()
+        # no longer takes them. A caller's temperature is dropped for Anthropic, not turned into an error.
         if request.json_schema is not None:
             # Forcing one tool whose input schema is ours is Anthropic's native structured output.
             kwargs["tools"] = [

@@ -198,6 +198,15 @@ def test_anthropic_structured_output_through_a_forced_tool(providers, fake):
     assert row.cost_usd == Decimal("0.00480000")
 
 
+def test_it_leaves_temperature_out_of_anthropic_requests(providers, fake):
+    # anthropic-sdk-python 2.x sends API version 2026-10-21, which refuses temperature/top_p/top_k
+    # with a 400, and its create() has no temperature argument: before, any temperature raised a TypeError.
+    fake.script(Reply(text="fine"))
+    result = complete(purpose="tests.temp", prompt="x", provider="anthropic", model="claude-haiku-4-5", temperature=0.2)
+    assert result.text == "fine"
+    assert "temperature" not in fake.requests[-1].body
+
+
 def test_anthropic_429_is_retried(providers, fake):
     fake.script(Reply(status=429, retry_after=0), Reply(text="fine"))
     assert complete(purpose="tests.a429", prompt="x", provider="anthropic", model="claude-haiku-4-5").text == "fine"
