@@ -303,3 +303,11 @@ LLM_RATE_LIMIT_WINDOW = env.float("LLM_RATE_LIMIT_WINDOW", default=60.0)  # seco
 # JSON API rate limits (ninja throttling, counted in the cache): "60/min", "1000/h", "0" = off.
 API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="60/min")  # per address, no login
 API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="600/min")  # per user, token or session
+# Refused Bearer tokens (unknown, revoked, expired) per client address and window: past the limit
+# every Bearer request from that address gets 429 with Retry-After until the window ends. 0 = off.
+API_TOKEN_FAILURE_LIMIT = env.int("API_TOKEN_FAILURE_LIMIT", default=20)
+API_TOKEN_FAILURE_WINDOW = env.int("API_TOKEN_FAILURE_WINDOW", default=900)  # seconds
+# Proxies in front of the app that append to X-Forwarded-For: the client address is the one the
+# last of them saw. 0 = REMOTE_ADDR only (the header is then ignored: a client can write it).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+NINJA_NUM_PROXIES = NUM_PROXIES
