@@ -39,11 +39,11 @@ class ApiUserThrottle(_SettingsRate, AuthRateThrottle):
     setting = "API_THROTTLE_USER"
 
 
-def client_ip(request) -> str:
+def client_ip(request) -> str | None:
     """The caller's address: REMOTE_ADDR, or the address NUM_PROXIES trusted proxies put in
     X-Forwarded-For (never the whole header: a client can write anything there). Used for the
     login lockout (django-axes, AXES_CLIENT_IP_CALLABLE) and the failed-token limit."""
-    remote = request.META.get("REMOTE_ADDR") or "unknown"
+    remote = request.META.get("REMOTE_ADDR") or None  # None: a request made in code (force_login)
     proxies = int(getattr(settings, "NUM_PROXIES", 0) or 0)
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     if proxies <= 0 or not forwarded:
@@ -74,7 +74,7 @@ class TokenFailureLimit:
         _, window = self._config()
         now = time.time()
         bucket = int(now // window)
-        return f"api-token-failures:{client_ip(request)}:{bucket}", int(window - now % window) + 1
+        return f"api-token-failures:{client_ip(request) or 'unknown'}:{bucket}", int(window - now % window) + 1
 
     def check(self, request) -> None:
         from django.core.cache import cache
