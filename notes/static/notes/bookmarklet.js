@@ -43,11 +43,14 @@
     return "javascript:" + encodeURIComponent("(" + source.toString().replace("__ORIGIN__", location.origin) + ")()");
   }
 
-  function init() {
+  // The javascript: link is written when the user opens the bookmarklet section (as the token
+  // used to be typed there), so the notes page as loaded holds no javascript: URL.
+  document.addEventListener("toggle", (event) => {
+    if (!event.target.classList || !event.target.classList.contains("bookmarklet") || !event.target.open) return;
     const link = document.getElementById("bookmarklet-link");
-    if (link) link.href = build();
-  }
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
-  else init();
+    if (link) {
+      link.href = build();
+      link.hidden = false;
+    }
+  }, true);
 })();
