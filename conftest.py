@@ -45,6 +45,9 @@ def _isolated_files_and_fast_retries(settings, tmp_path):
     # API rate limits count in the shared Redis by username: off unless a test sets its own
     # (tests/security/test_throttling.py).
     settings.API_THROTTLE_ANON = settings.API_THROTTLE_USER = "0"
+    # Refused tokens are counted per address (127.0.0.1 for every test) in the same Redis: off
+    # unless a test sets it (accounts/tests/test_api_tokens.py).
+    settings.API_TOKEN_FAILURE_LIMIT = 0
     # Provider/model/budget rows cached by llm.definitions belong to the previous test's
     # (rolled back) data; QuerySet.update() in tests sends no signal either.
     from llm import definitions

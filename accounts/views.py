@@ -11,7 +11,8 @@ def tokens(request):
     form = ApiTokenForm(request.POST or None)
     new_token = None
     if request.method == "POST" and form.is_valid():
-        _, new_token = ApiToken.issue(request.user, form.cleaned_data["name"])
+        _, new_token = ApiToken.issue(request.user, form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+                                      expires_in_days=form.cleaned_data["expires_in_days"])
         form = ApiTokenForm()
     return render(
         request,

@@ -24,7 +24,7 @@ def max_input_tokens() -> int:
 
 
 def key_encryption_secret() -> str:
-    """Secret the Fernet key for stored user API keys is derived from (SECRET_KEY unless set)."""
+    """The secret stored keys were encrypted with before FIELD_ENCRYPTION_KEY (decryption only: crypto)."""
     return (
         getattr(settings, "ARTIFACTS_KEY_ENCRYPTION_KEY", None)
         or env.str("ARTIFACTS_KEY_ENCRYPTION_KEY", default="")

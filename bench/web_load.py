@@ -15,6 +15,7 @@ p95 under 1 s per page on a 2-core machine. The database is dropped afterwards u
 """
 
 import argparse
+import base64
 import os
 import re
 import shutil
@@ -223,6 +224,9 @@ def main(argv=None) -> int:
     env = {
         **os.environ, "DATABASE_URL": args.db_url, "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_DEBUG": "false",
         "STORAGE_ROOT": storage, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING",
+        # DEBUG off needs real secrets (config/keys.py): throwaway ones for the scratch database.
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "bench-" + os.urandom(24).hex(),
+        "FIELD_ENCRYPTION_KEY": os.environ.get("FIELD_ENCRYPTION_KEY") or base64.urlsafe_b64encode(os.urandom(32)).decode(),
         # whitenoise warns once per worker that collectstatic was not run; no static file is requested here.
         "PYTHONWARNINGS": "ignore:No directory at",
     }

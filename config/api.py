@@ -6,7 +6,7 @@ from ninja.security import django_auth
 
 from accounts.api import router as accounts_router
 from accounts.auth import ApiTokenAuth
-from accounts.throttling import ApiAnonThrottle, ApiUserThrottle
+from accounts.throttling import ApiAnonThrottle, ApiUserThrottle, TooManyTokenFailures
 from artifacts.api import router as artifacts_router
 from codegen.api import router as codegen_router
 from llm.api import router as llm_router
@@ -39,3 +39,10 @@ def refuse_unstorable_input(request, exc):
     return api.create_response(
         request, {"detail": "A parameter holds a value the database cannot take (a NUL character or a number "
                             "out of range)."}, status=400)
+
+
+@api.exception_handler(TooManyTokenFailures)
+def refuse_token_guessing(request, exc):
+    response = api.create_response(request, {"detail": f"{exc} Try again in {exc.retry_after} s."}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response

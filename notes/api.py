@@ -14,7 +14,11 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
+from ninja.security import django_auth
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from accounts.auth import ApiTokenAuth
+from accounts.models import SCOPE_CAPTURE
 
 from .models import Note
 
@@ -104,7 +108,9 @@ def _read_json(request) -> dict:
 
 
 @router.post(
-    "/", response={201: NoteOut}, summary="Create a note (bookmarklet/extension; Bearer token or session)",
+    "/", response={201: NoteOut}, summary="Create a note (capture popup, extension; Bearer token or session)",
+    # A capture-only token may call this and nothing else (accounts.models SCOPES).
+    auth=[ApiTokenAuth(scope=SCOPE_CAPTURE), django_auth],
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": NoteIn.model_json_schema()}}}},
 )
 def create_note(request, response: HttpResponse):

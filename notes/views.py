@@ -1,7 +1,12 @@
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.utils.translation import gettext
+from django.views.decorators.clickjacking import xframe_options_deny
 
 from .forms import NoteCreateForm, NoteForm
 from .models import Note
@@ -65,3 +70,26 @@ def note_delete(request, pk: int):
         messages.success(request, gettext("Note deleted."))
         return redirect("notes:list")
     return render(request, "notes/confirm_delete.html", {"note": note})
+
+
+@login_not_required
+@xframe_options_deny
+def capture_popup(request):
+    """The capture window the bookmarklet opens on our origin (the way bookmarking services do).
+
+    The visited page never holds a credential: it opens this window with the address, title and
+    selection in the query string and hands the section HTML and metadata over by postMessage
+    (static/notes/capture-popup.js). This page saves through POST /api/notes/ with the session
+    and CSRF token. It opens without login so the hand-over can happen first; the data waits in
+    this window's sessionStorage while the user logs in, and saving needs the login.
+    """
+    response = render(request, "notes/capture_popup.html", {
+        "page_url": request.GET.get("url", "")[:2000],
+        "page_title": request.GET.get("title", "")[:500],
+        "selection": request.GET.get("selection", "")[:20_000],
+        "login_url": f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}",
+    })
+    # Django's default COOP (same-origin) would cut this window off from the page that opened it,
+    # and with it the postMessage hand-over. Nothing here is secret before login.
+    response["Cross-Origin-Opener-Policy"] = "unsafe-none"
+    return response

@@ -31,6 +31,7 @@ database: the script creates its own provider, user and products and deletes the
 """
 
 import argparse
+import base64
 import json
 import math
 import os
@@ -177,6 +178,9 @@ def main(argv=None) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DJANGO_DEBUG", "false")  # DEBUG keeps every SQL query in memory
+    # DEBUG off needs real secrets (config/keys.py): throwaway ones for a scratch database.
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
+    os.environ.setdefault("FIELD_ENCRYPTION_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
     os.environ.setdefault("STORAGE_ROOT", tempfile.mkdtemp(prefix="segbench-"))
     os.environ["SEGMENTATION_CONCURRENCY"] = str(args.workers)
     os.environ["SEGBENCH_API_KEY"] = "sk-bench-0000"

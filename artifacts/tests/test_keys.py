@@ -44,11 +44,14 @@ def test_the_keys_page_saves_and_deletes_a_key(owner_client, owner, providers):
     assert not UserApiKey.objects.exists()
 
 
-def test_a_changed_server_secret_asks_to_re_enter_the_key(owner, settings):
+def test_a_changed_encryption_key_asks_to_re_enter_the_key(owner, settings):
+    # Since issue 19 the key is FIELD_ENCRYPTION_KEY (artifacts/tests/test_field_key.py), not the secret key.
+    from cryptography.fernet import Fernet
+
     key = UserApiKey(user=owner, provider="openai")
     key.set_key(RAW)
     key.save()
-    settings.ARTIFACTS_KEY_ENCRYPTION_KEY = "another-secret"
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(KeyDecryptionError, match="add it again"):
         UserApiKey.objects.get().reveal()
 

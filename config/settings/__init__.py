@@ -6,11 +6,13 @@ and a Celery broker on Kombu's filesystem transport. ``DATABASE_URL``, ``REDIS_U
 """
 
 import urllib.parse
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from kombu import Queue
 
+from config.keys import field_encryption_keys, secret_key
 from config.queues import QueueTimeLimits, queue_names, task_routes
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -20,7 +22,13 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789")
+# Both refuse to start with DEBUG off when missing or left at their development values (config/keys.py).
+SECRET_KEY = secret_key(env.str("DJANGO_SECRET_KEY", default=""), DEBUG)
+FIELD_ENCRYPTION_KEYS = field_encryption_keys(env.str("FIELD_ENCRYPTION_KEY", default=""), DEBUG)
+# Values stored before FIELD_ENCRYPTION_KEY existed were encrypted with a key derived from
+# SECRET_KEY (or ARTIFACTS_KEY_ENCRYPTION_KEY): still readable while this is on; turn it off once
+# `manage.py rotate_field_key` has re-encrypted them.
+FIELD_ENCRYPTION_LEGACY_FALLBACK = env.bool("FIELD_ENCRYPTION_LEGACY_FALLBACK", default=True)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -35,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "ninja",
+    "axes",
     "accounts",
     "llm",
     "notes",
@@ -60,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into accounts.lockout's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -100,6 +111,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes, database handler: attempts are AccessAttempt rows, unlocked in the
+# admin or with `manage.py axes_reset_username NAME` / `axes_reset_ip ADDR`). An account or a client
+# address (accounts.throttling.client_ip, see NUM_PROXIES) with AXES_FAILURE_LIMIT failures is
+# refused for AXES_COOLOFF_MINUTES after its last failure, even with the right password.
+AUTHENTICATION_BACKENDS = ["accounts.backends.LoginLockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one: an account, or an address
+AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -312,3 +335,11 @@ READYZ_STORAGE_CHECK_INTERVAL = env.int("READYZ_STORAGE_CHECK_INTERVAL", default
 # JSON API rate limits (ninja throttling, counted in the cache): "60/min", "1000/h", "0" = off.
 API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="60/min")  # per address, no login
 API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="600/min")  # per user, token or session
+# Refused Bearer tokens (unknown, revoked, expired) per client address and window: past the limit
+# every Bearer request from that address gets 429 with Retry-After until the window ends. 0 = off.
+API_TOKEN_FAILURE_LIMIT = env.int("API_TOKEN_FAILURE_LIMIT", default=20)
+API_TOKEN_FAILURE_WINDOW = env.int("API_TOKEN_FAILURE_WINDOW", default=900)  # seconds
+# Proxies in front of the app that append to X-Forwarded-For: the client address is the one the
+# last of them saw. 0 = REMOTE_ADDR only (the header is then ignored: a client can write it).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+NINJA_NUM_PROXIES = NUM_PROXIES

@@ -1,15 +1,19 @@
 """Production profile: everything from the environment, DEBUG off, secure cookies and headers.
 
-DJANGO_SETTINGS_MODULE=config.settings.production. Required: DJANGO_SECRET_KEY,
+DJANGO_SETTINGS_MODULE=config.settings.production. Required: DJANGO_SECRET_KEY, FIELD_ENCRYPTION_KEY,
 DJANGO_ALLOWED_HOSTS, DATABASE_URL; REDIS_URL (or CELERY_BROKER_URL) for more than one machine.
 `manage.py check --deploy` is clean with it (a test holds it to that).
 """
 
 from . import *  # noqa: F401,F403  (the shared settings, read from the environment)
+from config.keys import field_encryption_keys, secret_key
+
 from . import LOGGING, STORAGES, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY")  # no default: a missing key stops the start, loudly
+# No defaults: a missing or development value stops the start, loudly (config/keys.py).
+SECRET_KEY = secret_key(env.str("DJANGO_SECRET_KEY", default=""), DEBUG)
+FIELD_ENCRYPTION_KEYS = field_encryption_keys(env.str("FIELD_ENCRYPTION_KEY", default=""), DEBUG)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -88,6 +88,30 @@ def test_the_bookmarklet_may_post_from_another_origin_with_a_token(client, token
     assert response.status_code == 201 and response["Access-Control-Allow-Origin"] == "*"
 
 
-def test_the_notes_page_offers_the_bookmarklet(owner_client):
+def test_the_notes_page_offers_the_bookmarklet_without_asking_for_a_token(owner_client):
+    # Changed with issue 19: the bookmarklet holds no token (it opens /notes/capture/popup/).
     html = owner_client.get("/notes/").content.decode()
-    assert "notes/bookmarklet.js" in html and 'id="bookmarklet-token"' in html
+    assert "notes/bookmarklet.js" in html and 'id="bookmarklet-link"' in html and 'id="bookmarklet-token"' not in html
+
+
+def test_the_capture_popup_opens_without_login_and_keeps_its_opener(client):
+    response = client.get("/notes/capture/popup/", {"url": "https://example.com/a", "title": "<b>T</b>", "selection": "s"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert response["Cross-Origin-Opener-Policy"] == "unsafe-none" and response["X-Frame-Options"] == "DENY"
+    assert "&lt;b&gt;T&lt;/b&gt;" in html and "<b>T</b>" not in html
+    assert "/login/?next=%2Fnotes%2Fcapture%2Fpopup%2F%3Furl%3D" in html and "capture-form" not in html
+
+
+def test_the_capture_popup_saves_with_the_session_and_csrf_token(owner, settings):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+    page = browser.get("/notes/capture/popup/", {"url": "https://example.com/a"})
+    assert 'id="capture-form"' in page.content.decode()
+    payload = {"page_url": "https://example.com/a", "body": "hi"}
+    assert browser.post("/api/notes/", data=payload, content_type="application/json").status_code == 403
+    token = page.cookies["csrftoken"].value
+    saved = browser.post("/api/notes/", data=payload, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert saved.status_code == 201

@@ -79,6 +79,7 @@ PAGES: dict[str, Rule] = {
     "llm:image-file": owned(lambda w: {"pk": w.image.pk}),
     "notes:list": user(),
     "notes:create": user(),
+    "notes:capture-popup": public(),  # the capture window: opens before login (saving needs it), holds nothing of the user
     "notes:detail": owned(note),
     "notes:edit": owned(note),
     "notes:delete": owned(note),

@@ -66,7 +66,8 @@ def test_unsafe_api_calls_need_csrf_with_a_session_but_not_with_a_token(world):
 def _production_setting(names: list[str]) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings.production", "DJANGO_ALLOWED_HOSTS": "llm.example.com",
-                "DJANGO_SECRET_KEY": "k7#Qv9!zR2@pL5$wX8^mN1&bT4*cY6(hJ3)dF0_gS-eA+uI=oP"})
+                "DJANGO_SECRET_KEY": "k7#Qv9!zR2@pL5$wX8^mN1&bT4*cY6(hJ3)dF0_gS-eA+uI=oP",
+                "FIELD_ENCRYPTION_KEY": "wRy0u5Ch8cSdCEyQbqv5Wv3Y3oN8o3GqjWf0b7N0rAs="})
     code = ("import json, django; django.setup(); from django.conf import settings as s; "
             f"print(json.dumps({{n: getattr(s, n, None) for n in {names!r}}}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

@@ -1,11 +1,12 @@
-// Builds the capture bookmarklet with the API token the user pastes. The token stays in the
-// browser: it is written into the bookmarklet's link, never sent to our server by this page.
+// Builds the capture bookmarklet. It carries no credential: run in the visited page (whose own
+// scripts can watch everything it does), it opens our capture window and hands it the page's
+// address, title, selection, metadata and section. Saving happens in that window, on our origin,
+// with the session (notes/capture-popup.js).
 (function () {
   const source = function () {
-    const TOKEN = "__TOKEN__";
-    const ENDPOINT = "__ORIGIN__/api/notes/";
+    const ORIGIN = "__ORIGIN__";
     const selection = window.getSelection();
-    const highlighted = String(selection || "");
+    const highlighted = String(selection || "").slice(0, 1000000);
     let section = "";
     if (selection && selection.rangeCount) {
       let node = selection.getRangeAt(0).commonAncestorContainer;
@@ -14,41 +15,42 @@
     }
     const meta = {};
     document.querySelectorAll("meta[name], meta[property]").forEach((el) => {
-      const key = el.getAttribute("name") || el.getAttribute("property");
+      const key = (el.getAttribute("name") || el.getAttribute("property")).slice(0, 200);
       if (key && el.content && Object.keys(meta).length < 50) meta[key] = el.content.slice(0, 1000);
     });
-    const body = window.prompt("Your note on this page:", "");
-    if (body === null) return;
-    fetch(ENDPOINT, {
-      method: "POST",
-      headers: { Authorization: "Bearer " + TOKEN, "Content-Type": "application/json" },
-      body: JSON.stringify({
-        page_url: location.href, page_title: document.title, page_metadata: meta,
-        page_section_html: section, highlighted_text: highlighted, body: body,
-      }),
-    }).then((r) => (r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status))))
-      .then(() => window.alert("Note saved."))
-      .catch((e) => window.alert("The note was not saved (" + e.message + "). Check the token, or the page may block it."));
+    const url = location.href.slice(0, 2000);
+    const title = document.title.slice(0, 500);
+    const query = "?url=" + encodeURIComponent(url) + "&title=" + encodeURIComponent(title) +
+      "&selection=" + encodeURIComponent(highlighted.slice(0, 1500));
+    const popup = window.open(ORIGIN + "/notes/capture/popup/" + query, "notes-capture", "popup,width=560,height=680");
+    if (!popup) {
+      window.alert("Allow pop-up windows for this site to save notes from it.");
+      return;
+    }
+    const payload = {
+      type: "llmp-capture", page_url: url, page_title: title, page_metadata: meta,
+      page_section_html: section, highlighted_text: highlighted,
+    };
+    const onMessage = (event) => {
+      if (event.source !== popup || event.origin !== ORIGIN || !event.data || event.data.type !== "llmp-capture-ready") return;
+      popup.postMessage(payload, ORIGIN);
+    };
+    window.addEventListener("message", onMessage);
+    setTimeout(() => window.removeEventListener("message", onMessage), 30 * 60 * 1000);
   };
 
-  function build(token) {
-    const code = "(" + source.toString() + ")()";
-    return "javascript:" + encodeURIComponent(
-      code.replace("__TOKEN__", token.replace(/[^A-Za-z0-9_\-]/g, "")).replace("__ORIGIN__", location.origin)
-    );
+  function build() {
+    return "javascript:" + encodeURIComponent("(" + source.toString().replace("__ORIGIN__", location.origin) + ")()");
   }
 
-  document.addEventListener("input", (event) => {
-    if (event.target.id !== "bookmarklet-token") return;
+  // The javascript: link is written when the user opens the bookmarklet section (as the token
+  // used to be typed there), so the notes page as loaded holds no javascript: URL.
+  document.addEventListener("toggle", (event) => {
+    if (!event.target.classList || !event.target.classList.contains("bookmarklet") || !event.target.open) return;
     const link = document.getElementById("bookmarklet-link");
-    const token = event.target.value.trim();
-    if (token.startsWith("llmp_")) {
-      link.href = build(token);
+    if (link) {
+      link.href = build();
       link.hidden = false;
-      document.getElementById("bookmarklet-status").textContent = "Drag the link to your bookmarks bar.";
-    } else {
-      link.hidden = true;
-      document.getElementById("bookmarklet-status").textContent = token ? "API tokens start with llmp_." : "";
     }
-  });
+  }, true);
 })();
