@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
@@ -43,6 +44,9 @@ def note_detail(request, pk: int):
             "page_text": page_text,
             "page_text_cut": page_text_cut,
             "page_text_limit": PAGE_TEXT_LIMIT,
+            "page_parse_cut": note.page_section_parse_cut,
+            "page_html_chars": len(note.page_section_html),
+            "page_parse_limit": settings.NOTES_SECTION_PARSE_MAX_CHARS,
             "related_notes": note.related_notes()[:20],
         },
     )

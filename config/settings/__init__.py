@@ -300,6 +300,11 @@ if LLM_LOG_RETENTION_ACTION != "compress":
 LLM_ROLLUP_DAYS = env.int("LLM_ROLLUP_DAYS", default=3)  # the periodic rollup recomputes this many recent days
 LLM_RATE_LIMIT_WINDOW = env.float("LLM_RATE_LIMIT_WINDOW", default=60.0)  # seconds; "per minute"
 
+# Captured page sections are hostile HTML: at most this many characters of one are parsed into
+# text (note page, artifact preview and generation); the rest is stored but not read, and the
+# page says so. notes/text.py explains why the parser is linear.
+NOTES_SECTION_PARSE_MAX_CHARS = env.int("NOTES_SECTION_PARSE_MAX_CHARS", default=2_000_000)
+
 # JSON API rate limits (ninja throttling, counted in the cache): "60/min", "1000/h", "0" = off.
 API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="60/min")  # per address, no login
 API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="600/min")  # per user, token or session
