@@ -60,3 +60,9 @@ def image_model() -> str:
 
 def image_size() -> str:
     return getattr(settings, "ARTIFACTS_IMAGE_SIZE", None) or env.str("ARTIFACTS_IMAGE_SIZE", default="1024x1024")
+
+
+def max_text_chars() -> int:
+    """The longest pasted answer or hand edit an artifact takes (characters); longer text is refused
+    with a message, before anything is parsed or rendered."""
+    return int(getattr(settings, "ARTIFACTS_MAX_TEXT_CHARS", None) or env.int("ARTIFACTS_MAX_TEXT_CHARS", default=200_000))

@@ -305,6 +305,11 @@ LLM_RATE_LIMIT_WINDOW = env.float("LLM_RATE_LIMIT_WINDOW", default=60.0)  # seco
 # page says so. notes/text.py explains why the parser is linear.
 NOTES_SECTION_PARSE_MAX_CHARS = env.int("NOTES_SECTION_PARSE_MAX_CHARS", default=2_000_000)
 
+# Pasted answers (copy/paste queue, artifacts) and hand edits of artifacts are refused past this
+# many characters, with a message; the artifacts app reads ARTIFACTS_MAX_TEXT_CHARS (same default).
+LLM_MANUAL_MAX_ANSWER_CHARS = env.int("LLM_MANUAL_MAX_ANSWER_CHARS", default=200_000)
+ARTIFACTS_MAX_TEXT_CHARS = env.int("ARTIFACTS_MAX_TEXT_CHARS", default=200_000)
+
 # JSON API rate limits (ninja throttling, counted in the cache): "60/min", "1000/h", "0" = off.
 API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="60/min")  # per address, no login
 API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="600/min")  # per user, token or session
