@@ -4,6 +4,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 
+from artifacts.csp import allow_diagram_styles
+
 from .forms import NoteCreateForm, NoteForm
 from .models import Note
 
@@ -33,6 +35,7 @@ def note_create(request):
     return render(request, "notes/form.html", {"form": form, "note": None})
 
 
+@allow_diagram_styles  # the note page draws its diagram artifacts
 def note_detail(request, pk: int):
     note = get_note_for_user(request, pk)
     page_text, page_text_cut = note.page_section_text(limit=PAGE_TEXT_LIMIT)
