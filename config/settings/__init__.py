@@ -318,7 +318,7 @@ ARTIFACTS_MAX_TEXT_CHARS = env.int("ARTIFACTS_MAX_TEXT_CHARS", default=200_000)
 # inline script, no plugins, no framing, forms post only here. Issue 19: a Mermaid diagram
 # written from a captured page must not make the browser load an outside image. The one
 # allowance is style-src-attr 'unsafe-inline' for the Mermaid/D3 SVG on the pages that draw
-# diagrams, added per view (artifacts.csp); see docs/security.md.
+# diagrams, added per view (artifacts/csp.py says why).
 from csp.constants import NONE, SELF  # noqa: E402
 
 CONTENT_SECURITY_POLICY = {
