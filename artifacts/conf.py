@@ -65,3 +65,9 @@ def image_size() -> str:
 def webhook_ca_file() -> str:
     """A PEM bundle to verify webhook receivers' certificates with (blank = the system's CAs)."""
     return getattr(settings, "ARTIFACTS_WEBHOOK_CA_FILE", None) or env.str("ARTIFACTS_WEBHOOK_CA_FILE", default="")
+
+
+def max_text_chars() -> int:
+    """The longest pasted answer or hand edit an artifact takes (characters); longer text is refused
+    with a message, before anything is parsed or rendered."""
+    return int(getattr(settings, "ARTIFACTS_MAX_TEXT_CHARS", None) or env.int("ARTIFACTS_MAX_TEXT_CHARS", default=200_000))

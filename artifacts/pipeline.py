@@ -226,8 +226,20 @@ def parse_edited_content(artifact_type: str, text: str) -> tuple[str, dict | Non
     return _structured_text(value), value
 
 
+def text_too_long(text: str) -> str:
+    """Why ``text`` is refused as a paste or an edit ("" when its size is fine)."""
+    limit = conf.max_text_chars()
+    if len(text or "") <= limit:
+        return ""
+    return (f"The text is {len(text):,} characters long; an artifact takes at most {limit:,}. "
+            "Shorten it (or split it across notes) and submit again.")
+
+
 def edit(artifact: NoteArtifact, user, text: str) -> NoteArtifact:
     """A hand edit is a new completed version; the edited one is kept in the history."""
+    problem = text_too_long(text)
+    if problem:
+        raise ValueError(problem)
     content, structured = parse_edited_content(artifact.artifact_type, text)
     latest = artifact.history()[-1]
     return NoteArtifact.objects.create(
@@ -359,6 +371,9 @@ def submit_paste(artifact: NoteArtifact, answer: str, model_name: str, user):
 
     if artifact.status != NoteArtifact.Status.WAITING_MANUAL or not artifact.pending_query_id:
         return PasteResult(False, "This artifact is not waiting for a pasted answer.")
+    problem = text_too_long(answer)
+    if problem:
+        return PasteResult(False, problem)
     result = submit_answer(artifact.pending_query_id, answer, model_name, user)
     return result
 

@@ -13,6 +13,7 @@ from notes.models import Note
 from notes.views import get_note_for_user
 
 from . import pipeline, webhooks
+from config.csp import allow_diagram_styles
 from .forms import ApiKeyForm, BatchForm, EditForm, GenerateForm, WebhookForm
 from .models import BatchRun, NoteArtifact, UserApiKey, Webhook
 from .tasks import enqueue_batch, enqueue_generation, enqueue_image, enqueue_webhooks
@@ -27,6 +28,7 @@ def _card(request, artifact: NoteArtifact, **extra) -> HttpResponse:
     return render(request, "artifacts/_artifact_card.html", {"a": artifact, **extra})
 
 
+@allow_diagram_styles
 def index(request):
     notes = Note.objects.for_user(request.user).only("pk", "page_title", "body", "highlighted_text", "site", "updated_at")
     page = Paginator(notes, 50).get_page(request.GET.get("page"))
@@ -41,6 +43,7 @@ def index(request):
 
 
 @require_POST
+@allow_diagram_styles
 def preview(request, note_id: int):
     note = get_note_for_user(request, note_id)
     form = GenerateForm(request.POST, user=request.user)
@@ -85,6 +88,7 @@ def status(request, pk: int):
     return _card(request, get_artifact_for_user(request, pk))
 
 
+@allow_diagram_styles
 def detail(request, pk: int):
     artifact = get_artifact_for_user(request, pk)
     return render(request, "artifacts/detail.html", {"a": artifact, "history": artifact.history()})

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -70,6 +71,10 @@ def submit_answer(query_id: int, answer: str, model_name: str, user) -> PasteRes
             return PasteResult(False, "This prompt was already answered.", row)
         if not answer:
             return PasteResult(False, "Paste the model's answer first: the answer field is empty.", row)
+        limit = settings.LLM_MANUAL_MAX_ANSWER_CHARS
+        if len(answer) > limit:  # before parsing or rendering it (issue 19: hostile text stalled rendering)
+            return PasteResult(False, f"The answer is {len(answer):,} characters long; at most {limit:,} are taken. "
+                                      "Shorten it and paste again.", row)
         mi.paste_attempts += 1
         model = resolve_model(row.provider, model_name, user=user)
         now = timezone.now()

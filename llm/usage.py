@@ -1,6 +1,5 @@
 """Usage and health figures for the dashboards and the API, read from the daily rollup only."""
 
-import csv
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -9,6 +8,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from .csv_export import csv_lines
 from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, LLMModel, LLMQuery, UsageDaily
 
 FAILURE_STATUSES = ["rate_limited", "timeout", "invalid_output", "truncated", "error", "budget_exceeded", "refused", "blocked",
@@ -171,14 +171,9 @@ def csv_rows(viewer, f: Filters):
         yield [v.isoformat() if hasattr(v, "isoformat") else v for v in values]
 
 
-class Echo:
-    def write(self, value):
-        return value
-
-
 def csv_stream(rows):
-    writer = csv.writer(Echo())
-    return (writer.writerow(r) for r in rows)
+    """The export's lines; cells are escaped against formula injection (llm.csv_export)."""
+    return csv_lines(rows)
 
 
 def price_unknown_models() -> list[LLMModel]:

@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .text import html_to_text
+from .text import extract_text
 
 
 def site_from_url(url: str) -> str:
@@ -91,9 +91,14 @@ class Note(models.Model):
         return safe_link(self.page_url)
 
     def page_section_text(self, limit: int = 50_000) -> tuple[str, bool]:
-        """The page section as plain text, at most ``limit`` characters, and whether it was cut."""
-        text = html_to_text(self.page_section_html, limit=limit + 1)
-        return text[:limit], len(text) > limit
+        """The page section as plain text, at most ``limit`` characters, and whether it was cut
+        (by ``limit`` or because only the first ``NOTES_SECTION_PARSE_MAX_CHARS`` of HTML are read)."""
+        return extract_text(self.page_section_html, limit=limit, max_html=settings.NOTES_SECTION_PARSE_MAX_CHARS)
+
+    @property
+    def page_section_parse_cut(self) -> bool:
+        """Whether the captured HTML is longer than the part that is ever parsed."""
+        return len(self.page_section_html) > settings.NOTES_SECTION_PARSE_MAX_CHARS
 
     def metadata_items(self, limit: int = 50) -> list[tuple[str, str]]:
         """The page metadata as (key, text) pairs for display."""

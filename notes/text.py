@@ -3,10 +3,18 @@
 The HTML is never rendered: tags are dropped, the content of script/style-like elements is
 dropped, block elements become paragraph breaks and ``<pre>`` keeps its whitespace. The
 result is text, so templates escape it like any other string.
+
+Captured HTML is hostile input. The standard library's ``html.parser`` is quadratic on
+malformed markup (``"<a " * n``: 40 KB took 13 s, 100 KB 95 s; issue 19), so the events come
+from libxml2's HTML push parser through lxml's parser-target interface instead: it is linear
+(C, one pass, no tree is built, so deep nesting costs nothing) and recovers from any markup.
+At most ``max_html`` characters are parsed (``NOTES_SECTION_PARSE_MAX_CHARS``, 2 MB by
+default); a longer section is cut there and the caller is told, so the page can say so.
 """
 
 import re
-from html.parser import HTMLParser
+
+from lxml import etree
 
 # Elements whose content is not readable text.
 SKIP_CONTENT = frozenset({"script", "style", "template", "noscript", "head", "title"})
@@ -21,17 +29,21 @@ BLOCKS = frozenset(
 CELLS = frozenset({"td", "th"})
 _SPACES = re.compile(r"\s+")
 _FEED_CHUNK = 64 * 1024
+DEFAULT_MAX_HTML = 2_000_000  # characters of HTML parsed at most; see NOTES_SECTION_PARSE_MAX_CHARS
 
 
-class _TextExtractor(HTMLParser):
+class _TextExtractor:
+    """An lxml parser target: libxml2 calls start/end/data as it reads (text arrives in pieces,
+    entities already decoded)."""
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.length = 0
         self._skip = 0
         self._pre = 0
         self._breaks = 0  # newlines owed before the next text
         self._prefix = ""
+        self._pending: list[str] = []  # text pieces not yet processed (see data)
 
     def _owe(self, newlines: int) -> None:
         self._breaks = max(self._breaks, newlines)
@@ -49,7 +61,8 @@ class _TextExtractor(HTMLParser):
         self.parts.append(text)
         self.length += len(text)
 
-    def handle_starttag(self, tag: str, attrs) -> None:
+    def start(self, tag: str, attrib) -> None:
+        self.flush()
         if tag in SKIP_CONTENT:
             self._skip += 1
         elif self._skip:
@@ -64,7 +77,8 @@ class _TextExtractor(HTMLParser):
             if tag == "pre":
                 self._pre += 1
 
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
+        self.flush()
         if tag in SKIP_CONTENT:
             self._skip = max(0, self._skip - 1)
         elif self._skip:
@@ -78,9 +92,17 @@ class _TextExtractor(HTMLParser):
         elif tag in CELLS and not self._at_line_start():
             self._emit(" ")
 
-    def handle_data(self, data: str) -> None:
-        if self._skip or not data:
+    def data(self, data: str) -> None:
+        # libxml2 hands over text in pieces, down to one piece per character for "<<<<": keep
+        # them and process the run once, at the next tag (the result is the same).
+        if not self._skip and data:
+            self._pending.append(data)
+
+    def flush(self) -> None:
+        if not self._pending:
             return
+        data = "".join(self._pending)
+        self._pending.clear()
         if self._pre:
             self._emit(data)
             return
@@ -92,21 +114,56 @@ class _TextExtractor(HTMLParser):
         if text:
             self._emit(text)
 
+    def comment(self, text: str) -> None:
+        pass
 
-def html_to_text(html: str, limit: int | None = None) -> str:
-    """Readable text of ``html``; with ``limit``, stop parsing once that many characters are
-    collected (a 10 MB page section need not be parsed to show its first screens) and
-    return at most ``limit`` characters."""
-    parser = _TextExtractor()
+    def close(self) -> None:
+        self.flush()
+
+
+def _parser(target: _TextExtractor) -> etree.HTMLParser:
+    # no_network: libxml2 never fetches a DTD; huge_tree: no depth/size limit that would make
+    # it give up on (and silently drop the rest of) a deeply nested section.
+    return etree.HTMLParser(target=target, recover=True, no_network=True, huge_tree=True,
+                            remove_comments=True, remove_pis=True)
+
+
+def extract_text(html: str, limit: int | None = None, max_html: int | None = DEFAULT_MAX_HTML) -> tuple[str, bool]:
+    """Readable text of ``html`` and whether it was cut.
+
+    With ``limit``, parsing stops once that many characters are collected (a 10 MB page
+    section need not be parsed to show its first screens) and at most ``limit`` characters
+    are returned. At most ``max_html`` characters of HTML are parsed (None: all of it).
+    ``cut`` is true when either bound left something out.
+    """
+    html = html or ""
+    cut = max_html is not None and len(html) > max_html
+    if cut:
+        html = html[:max_html]
+    target = _TextExtractor()
+    parser = _parser(target)
     complete = True
     for start in range(0, len(html), _FEED_CHUNK):
         parser.feed(html[start : start + _FEED_CHUNK])
-        if limit is not None and parser.length > limit:
+        target.flush()
+        if limit is not None and target.length > limit:
             complete = False
             break
-    if complete:
-        parser.close()
-    lines = "".join(parser.parts).split("\n")
+    if html and complete:
+        try:
+            parser.close()
+        except etree.XMLSyntaxError:  # pragma: no cover - recover=True reports nothing, kept as a guard
+            pass
+    target.flush()
+    lines = "".join(target.parts).split("\n")
     text = "\n".join(line.rstrip() for line in lines)
     text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
-    return text if limit is None else text[:limit]
+    if limit is not None and len(text) > limit:
+        return text[:limit], True
+    return text, cut or not complete
+
+
+def html_to_text(html: str, limit: int | None = None, max_html: int | None = DEFAULT_MAX_HTML) -> str:
+    """Readable text of ``html``; with ``limit``, stop parsing once that many characters are
+    collected and return at most ``limit`` characters (see ``extract_text``)."""
+    return extract_text(html, limit=limit, max_html=max_html)[0]

@@ -8,6 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.utils.translation import gettext
 from django.views.decorators.clickjacking import xframe_options_deny
 
+from config.csp import allow_diagram_styles
+
 from .forms import NoteCreateForm, NoteForm
 from .models import Note
 
@@ -37,6 +39,7 @@ def note_create(request):
     return render(request, "notes/form.html", {"form": form, "note": None})
 
 
+@allow_diagram_styles  # the note page draws its diagram artifacts
 def note_detail(request, pk: int):
     note = get_note_for_user(request, pk)
     page_text, page_text_cut = note.page_section_text(limit=PAGE_TEXT_LIMIT)
@@ -48,6 +51,9 @@ def note_detail(request, pk: int):
             "page_text": page_text,
             "page_text_cut": page_text_cut,
             "page_text_limit": PAGE_TEXT_LIMIT,
+            "page_parse_cut": note.page_section_parse_cut,
+            "page_html_chars": len(note.page_section_html),
+            "page_parse_limit": settings.NOTES_SECTION_PARSE_MAX_CHARS,
             "related_notes": note.related_notes()[:20],
         },
     )

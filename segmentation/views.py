@@ -1,5 +1,3 @@
-import csv
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -9,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django.utils.translation import gettext
 
+from llm.csv_export import csv_lines
 from llm.models import LLMProvider
 from products.forms import ProductFilterForm
 from products.models import Product
@@ -146,34 +145,21 @@ def run_results(request, run_id: str):
     })
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _cell(value) -> str:
-    # Spreadsheet formula injection: model-written names must not run as formulas when opened.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def run_export(request, run_id: str):
     run = get_run_for_user(request, run_id)
     if not run.taxonomies.exists():
         raise Http404("This run has no results yet.")
     names = dict(ProductTaxonomy.objects.filter(run=run).values_list("pk", "category_name"))
-    writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow(["product_id", "title", "brand", "first_pass_segment", "confidence", "refined_segment", "changed"])
+        yield ["product_id", "title", "brand", "first_pass_segment", "confidence", "refined_segment", "changed"]
         refined = (pipeline.with_first_pass(RefinedProductSegment.objects.filter(run=run)).order_by("product_id")
                    .values_list("product_id", "product__title", "product__brand", "taxonomy_id", "first_taxonomy_id",
                                 "first_confidence"))
         for pk, title, brand, taxon, before, confidence in refined.iterator(chunk_size=2000):
-            yield writer.writerow([pk, _cell(title), _cell(brand), _cell(names.get(before, "")),
-                                   "" if confidence is None else confidence, _cell(names.get(taxon, "")),
-                                   "yes" if before != taxon else "no"])
+            yield [pk, title, brand, names.get(before, ""), confidence, names.get(taxon, ""),
+                   "yes" if before != taxon else "no"]
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(rows()), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{run.pk}.csv"'
     return response

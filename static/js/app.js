@@ -15,3 +15,10 @@ document.addEventListener("click", async (event) => {
     status.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
   }
 });
+
+// <... data-autofocus>: focus it when the page opens (each product-wizard step is a new page:
+// keyboard and screen-reader focus go to its heading). An attribute, not an inline script (CSP).
+document.addEventListener("DOMContentLoaded", () => {
+  const target = document.querySelector("[data-autofocus]");
+  if (target) target.focus();
+});

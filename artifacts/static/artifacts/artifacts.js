@@ -53,7 +53,19 @@
   // Mermaid draws <pre class="mermaid"> blocks when the library is installed in static/vendor.
   function drawDiagrams() {
     if (window.mermaid) {
-      window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict" });
+      // Diagrams are model output steered by captured pages (issue 19): strict security level
+      // (no click handlers, labels sanitised), labels drawn as SVG text rather than HTML, and no
+      // tag that loads anything. The Content-Security-Policy (img-src 'self' data:) is the backstop.
+      window.mermaid.initialize({
+        startOnLoad: false,
+        securityLevel: "strict",
+        htmlLabels: false,
+        flowchart: { htmlLabels: false },
+        dompurifyConfig: {
+          FORBID_TAGS: ["img", "image", "picture", "source", "video", "audio", "iframe", "object", "embed", "link", "a", "use"],
+          FORBID_ATTR: ["src", "srcset", "href", "xlink:href", "background", "poster"],
+        },
+      });
       window.mermaid.run({ querySelector: "pre.mermaid:not([data-processed])" });
     }
   }
