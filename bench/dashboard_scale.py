@@ -6,7 +6,7 @@ Rows are generated inside PostgreSQL (generate_series), the daily rollup is rebu
 requested repeatedly through Django's test client as a staff user (who sees everyone's
 numbers, the heaviest view) with the default 30-day range. Prints median and p95 per size and
 the ratio. Run: DATABASE_URL=postgres://… .venv/bin/python bench/dashboard_scale.py [--sizes 10000,1000000]
-[--repeat 15] [--tiny] (``--tiny``: 200 and 2,000 rows, 3 requests each -- the check that the script
+[--repeat 15] [--db-url postgres://…/scratch] [--tiny] (``--tiny``: 200 and 2,000 rows, 3 requests each -- the check that the script
 still runs, tests/test_bench_scripts.py)
 """
 
@@ -18,6 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+for _i, _arg in enumerate(sys.argv):  # the database must be known before django.setup()
+    if _arg == "--db-url" and _i + 1 < len(sys.argv):
+        os.environ["DATABASE_URL"] = sys.argv[_i + 1]
+    elif _arg.startswith("--db-url="):
+        os.environ["DATABASE_URL"] = _arg.split("=", 1)[1]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
@@ -74,12 +79,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,1000000", help="row counts, smallest first (default 10000,1000000)")
     parser.add_argument("--repeat", type=int, default=15, help="timed requests per page and size")
+    parser.add_argument("--db-url", help="an existing, empty scratch database to use (migrated, not dropped)")
     parser.add_argument("--tiny", action="store_true", help="200,2000 rows, 3 requests: does the script still run?")
     args = parser.parse_args(argv)
     sizes = [200, 2000] if args.tiny else [int(x) for x in args.sizes.split(",")]
     repeat = 3 if args.tiny else args.repeat
     settings.DEBUG = False
-    old = setup_databases(verbosity=0, interactive=False)
+    if args.db_url:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        old = None
+    else:
+        old = setup_databases(verbosity=0, interactive=False)
     try:
         from django.contrib.auth import get_user_model
 
@@ -117,7 +129,8 @@ def main(argv=None):
               "(target <= 2x)")
         assert UsageDaily.objects.exists()
     finally:
-        teardown_databases(old, verbosity=0)
+        if old is not None:
+            teardown_databases(old, verbosity=0)
 
 
 if __name__ == "__main__":
