@@ -182,7 +182,12 @@ def _after_fork() -> None:
     # A forked child (Celery prefork, gunicorn --preload) has no writer thread: it starts its own,
     # with its own journal. The parent's journal stays the parent's.
     global _writer
-    _writer = _Writer()
+    inherited, _writer = _writer, _Writer()
+    if inherited.fd is not None:  # the parent's lock stays the parent's (flock is per open file)
+        try:
+            os.close(inherited.fd)
+        except OSError:
+            pass
 
 
 os.register_at_fork(after_in_child=_after_fork)
