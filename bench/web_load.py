@@ -4,7 +4,8 @@ Builds a scratch PostgreSQL database (created if missing, migrated, filled: one 
 one note with a realistic body and page section and ten finished artifacts, 500 logged LLM calls for
 the dashboard, and one finished segmentation run per size in ``--sizes``, written straight to the
 tables in the shape the pipeline leaves: segments, first-pass and refined rows, one index row per
-call), starts the app under gunicorn (DEBUG off, like production), signs in one session per
+call; and the same page of a run of the smallest size that is still running, which nothing caches),
+starts the app under gunicorn (DEBUG off, like production), signs in one session per
 connection, then drives each page with wrk (Debian's `wrk` package) for DURATION seconds, the
 sessions used in turn. Prints bytes, requests/s, p50/p95/p99 latency and the count of non-2xx
 answers and socket errors per page, then the results pages against the notes list.
@@ -161,6 +162,11 @@ def build_data(sizes: list[int], sessions: int) -> dict:
         ids = make_products(size, category=f"Dimmer Switches {size}")
         run = make_finished_run(user, ids, segments=max(4, min(60, size // 170)))
         pages[f"results, {size:,} products"] = f"/segmentation/runs/{run.pk}/results/"
+    # The same page of a run still in progress: nothing of it is cached, every request renders it all.
+    ids = make_products(sizes[0], category=f"Dimmer Switches {sizes[0]} running")
+    run = make_finished_run(user, ids, segments=max(4, min(60, sizes[0] // 170)))
+    type(run).objects.filter(pk=run.pk).update(status="running", finished_at=None)
+    pages[f"results, {sizes[0]:,}, uncached"] = f"/segmentation/runs/{run.pk}/results/"
 
     keys = []
     for _ in range(sessions):

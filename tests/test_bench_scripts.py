@@ -45,10 +45,11 @@ def _admin(sql: str, db: dict) -> None:
     raise AssertionError(f"could not run {sql}")
 
 
-@pytest.mark.skipif(not shutil.which("wrk"), reason="web_load.py needs Debian's wrk (apt-get install -y wrk)")
 @pytest.mark.django_db(transaction=True)  # the test database exists, nothing of this test's is open in it
 def test_the_bench_scripts_run_in_their_tiny_configuration(django_db_blocker, tmp_path):
     from django.db import connection, connections
+
+    assert shutil.which("wrk"), "bench/web_load.py needs Debian's wrk: apt-get install -y wrk (scripts/test.sh does)"
 
     db = dict(connection.settings_dict)
     connections.close_all()
