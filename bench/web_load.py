@@ -10,7 +10,7 @@ connection, then drives each page with wrk (Debian's `wrk` package) for DURATION
 sessions used in turn. Prints bytes, requests/s, p50/p95/p99 latency and the count of non-2xx
 answers and socket errors per page, then the results pages against the notes list.
 
-    .venv/bin/python bench/web_load.py [--duration 30] [--connections 8] [--workers 3] [--sizes 2000,20000]
+    .venv/bin/python bench/web_load.py [--duration 30] [--rounds 3] [--connections 8] [--workers 3] [--sizes 2000,20000]
         [--db-url postgres://postgres@127.0.0.1:5432/webbench] [--keep-db] [--strict] [--tiny]
 
 Targets (issue 24): every results page serves at least half the requests/s of the notes list in the
@@ -27,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -223,6 +224,7 @@ def main(argv=None) -> int:
                         "DATABASE_URL's server, database <name>_webload)")
     parser.add_argument("--duration", type=int, default=30, help="seconds of load per page")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all the pages (each gets duration/rounds s)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--sizes", default="2000,20000", help="products of the segmentation runs whose results page is loaded")
     parser.add_argument("--keep-db", action="store_true")
@@ -230,7 +232,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tiny", action="store_true", help="1 s a page, 2 connections, 1 worker, a 200-product run")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.duration, args.connections, args.workers, args.sizes = 1, 2, 1, "200"
+        args.duration, args.connections, args.workers, args.sizes, args.rounds = 1, 2, 1, "200", 1
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
@@ -268,22 +270,33 @@ def main(argv=None) -> int:
         print(f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.node()}: {os.cpu_count()} CPUs, load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"gunicorn: {args.workers} sync workers on {base}; wrk: {args.connections} connections "
-              f"({len(data['sessions'])} sessions), {args.duration} s per page")
+              f"({len(data['sessions'])} sessions), {args.duration} s per page in {args.rounds} rounds over all pages "
+              "(medians over the rounds)")
         print(f"{'page':<26} {'bytes':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7}")
         failed = False
-        figures = {}
         for name, path in data["pages"].items():
-            size = check_page(base + path, data["sessions"][0])
             for _ in range(2 * args.workers):  # warm every worker (template cache, database connection)
                 check_page(base + path, data["sessions"][min(1, len(data["sessions"]) - 1)])
-            fig = run_wrk(base + path, data["sessions"], duration=args.duration, connections=args.connections,
-                          threads=min(4, os.cpu_count() or 1, args.connections), script=str(script))
-            fig["bytes"] = size
+        # Rounds over all the pages in turn: a change in the machine's load hits every page alike.
+        runs: dict[str, list[dict]] = {name: [] for name in data["pages"]}
+        per_round = max(1, args.duration // args.rounds)
+        for _ in range(args.rounds):
+            for name, path in data["pages"].items():
+                runs[name].append(run_wrk(base + path, data["sessions"], duration=per_round, connections=args.connections,
+                                          threads=min(4, os.cpu_count() or 1, args.connections), script=str(script)))
+        figures = {}
+        for name, path in data["pages"].items():
+            rounds = runs[name]
+            fig = {key: statistics.median(r[key] for r in rounds) for key in ("rps", "p50_us", "p95_us", "p99_us")}
+            for key in ("non2xx", "connect", "read", "write", "timeout"):
+                fig[key] = sum(r[key] for r in rounds)
+            fig["bytes"] = size = check_page(base + path, data["sessions"][0])
             figures[name] = fig
             errors = fig["connect"] + fig["read"] + fig["write"] + fig["timeout"]
             failed |= bool(fig["non2xx"] or errors)
             print(f"{name:<26} {size:>8} {fig['rps']:>8.1f} {fig['p50_us'] / 1000:>8.1f} {fig['p95_us'] / 1000:>8.1f} "
-                  f"{fig['p99_us'] / 1000:>8.1f} {fig['non2xx']:>8} {errors:>7}")
+                  f"{fig['p99_us'] / 1000:>8.1f} {fig['non2xx']:>8} {errors:>7}"
+                  + ("   (rounds: " + ", ".join(f"{r['rps']:.0f}" for r in rounds) + " req/s)" if len(rounds) > 1 else ""))
         notes_rps = figures["notes list"]["rps"]
         missed = False
         for name, fig in figures.items():

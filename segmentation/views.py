@@ -3,7 +3,7 @@ import csv
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, Exists, OuterRef
 from django.core.cache import cache
 from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -167,15 +167,18 @@ def _segments_html(request, run: SegmentationRun, page_number: str) -> str:
 
 def _changes_html(request, run: SegmentationRun, page_number: str) -> str:
     def render_html():
-        refined = RefinedProductSegment.objects.filter(run=run).select_related("product", "taxonomy").only(
-            "taxonomy__category_name", "product__id", "product__title").order_by("product__title", "product_id")
-        changed = pipeline.with_first_pass(refined).exclude(taxonomy_id=F("first_taxonomy_id"))
+        # EXISTS, not a scalar subquery per row: PostgreSQL runs it as one semi-join over the run.
+        first = ProductSegment.objects.filter(run_id=OuterRef("run_id"), product_id=OuterRef("product_id"))
+        changed = (RefinedProductSegment.objects.filter(run=run)
+                   .filter(Exists(first.exclude(taxonomy_id=OuterRef("taxonomy_id"))))
+                   .select_related("product", "taxonomy").only("taxonomy__category_name", "product__id", "product__title")
+                   .order_by("product__title", "product_id"))
         page = Paginator(changed, CHANGES_PER_PAGE).get_page(page_number)
         rows = list(page.object_list)
-        names = dict(ProductTaxonomy.objects.filter(pk__in={r.first_taxonomy_id for r in rows}).values_list(
-            "pk", "category_name"))
-        changes = [{"product": r.product, "before": names.get(r.first_taxonomy_id), "after": getattr(r.taxonomy, "category_name", None)}
-                   for r in rows]
+        before = dict(ProductSegment.objects.filter(run=run, product_id__in=[r.product_id for r in rows])
+                      .values_list("product_id", "taxonomy__category_name"))
+        changes = [{"product": r.product, "before": before.get(r.product_id),
+                    "after": getattr(r.taxonomy, "category_name", None)} for r in rows]
         return render_to_string("segmentation/_results_changes.html", {"run": run, "page": page, "changes": changes})
 
     return _cached(run, f"changes:{page_number}", render_html)
