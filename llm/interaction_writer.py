@@ -32,7 +32,6 @@ import glob
 import hashlib
 import logging
 import os
-import queue
 import secrets
 import socket
 import threading
@@ -47,6 +46,8 @@ from . import interactions
 logger = logging.getLogger(__name__)
 
 RETRY_EVERY = 5.0  # s between attempts at a file whose storage write failed
+JOURNAL_TRUNCATE_AT = 8 << 20  # bytes; a journal's files already stored are skipped by repair
+BATCH_DELAY = 0.02  # s between the writer's looks at the queue while calls keep coming
 
 
 def background() -> bool:
@@ -88,10 +89,14 @@ def read_journal(path: Path) -> list[tuple[str, bytes]]:
 class _Writer:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.queue: "queue.Queue[tuple[str, bytes]]" = queue.Queue()
+        self.batch: list[tuple[str, bytes]] = []
+        self.wake = threading.Event()
+        self.sleeping = True
         self.pending: dict[str, bytes] = {}
         self.failed: list[tuple[str, bytes]] = []
         self.in_flight = 0
+        self.retry_at = 0.0
+        self.journal_bytes = 0
         self.idle = threading.Condition(self.lock)
         self.fd: int | None = None
         self.journal: Path | None = None
@@ -103,10 +108,15 @@ class _Writer:
         with self.lock:
             if self.thread is None:
                 self._start()
-            os.write(self.fd, _record(path, data))  # durable against the process dying from here on
+            record = _record(path, data)
+            os.write(self.fd, record)  # durable against the process dying from here on
+            self.journal_bytes += len(record)
             self.pending[path] = data
             self.in_flight += 1
-            self.queue.put((path, data))
+            self.batch.append((path, data))
+            if self.sleeping:
+                self.sleeping = False
+                self.wake.set()
 
     def _start(self) -> None:
         directory = journal_dir()
@@ -126,17 +136,21 @@ class _Writer:
         except Exception:
             logger.exception("Could not repair the interaction journals")
         while True:
-            try:
-                item = self.queue.get(timeout=RETRY_EVERY if self.failed else None)
-            except queue.Empty:
-                item = None
-            if item is None:
-                with self.lock:
-                    retry, self.failed = self.failed, []
-                for path, data in retry:
-                    self._store(path, data)
-                continue
-            self._store(*item)
+            if self.sleeping:
+                self.wake.wait(timeout=RETRY_EVERY if self.failed else None)
+            # Batched, and polled while calls keep coming: a caller wakes the thread only when it
+            # sleeps (nothing queued for a whole BATCH_DELAY), so a busy caller never pays for a
+            # wake-up, and the thread takes the GIL once per batch, not once per call.
+            time.sleep(BATCH_DELAY)
+            with self.lock:
+                self.wake.clear()
+                items, self.batch = self.batch, []
+                if self.failed and (not items or time.monotonic() >= self.retry_at):
+                    items, self.failed = self.failed + items, []
+                    self.retry_at = time.monotonic() + RETRY_EVERY
+                self.sleeping = not items
+            for path, data in items:
+                self._store(path, data)
 
     def _store(self, path: str, data: bytes) -> None:
         try:
@@ -150,8 +164,12 @@ class _Writer:
             if self.pending.get(path) is data:
                 del self.pending[path]
             self.in_flight -= 1
-            if self.in_flight == 0 and not self.failed and self.fd is not None:
-                os.ftruncate(self.fd, 0)  # everything journaled is stored
+            if self.in_flight == 0 and not self.failed:
+                # Everything journaled is stored. Emptying the journal is a metadata write that
+                # would hold up the callers waiting on this lock: done only once it is big.
+                if self.fd is not None and self.journal_bytes > JOURNAL_TRUNCATE_AT:
+                    os.ftruncate(self.fd, 0)
+                    self.journal_bytes = 0
                 self.idle.notify_all()
 
     def flush(self, timeout: float = 30.0) -> bool:

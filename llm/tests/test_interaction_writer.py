@@ -100,7 +100,9 @@ def test_the_next_process_to_start_writing_repairs_a_dead_processs_journal(tmp_p
 
 
 @pytest.mark.django_db
-def test_in_background_mode_the_file_is_readable_at_once_and_stored_soon(settings, tmp_path, providers, fake):
+def test_in_background_mode_the_file_is_readable_at_once_and_stored_soon(settings, tmp_path, providers, fake,
+                                                                          monkeypatch):
+    monkeypatch.setattr(interaction_writer, "JOURNAL_TRUNCATE_AT", 0)
     settings.LLM_INTERACTION_WRITES = "background"
     settings.LLM_JOURNAL_DIR = str(tmp_path / "journal")
     fake.set_default(Reply(text="the answer", usage={"input_tokens": 10, "output_tokens": 3}))
@@ -121,3 +123,26 @@ def test_a_torn_last_record_is_skipped(tmp_path):
     journal = tmp_path / "x.journal"
     journal.write_bytes(good + torn)
     assert interaction_writer.read_journal(journal) == [("llm_logs/a.json", b'{"x": 1}')]
+
+
+@pytest.mark.django_db
+def test_a_failed_store_stays_in_the_journal_and_is_retried(settings, tmp_path, providers, fake, monkeypatch):
+    from conftest import wait_until
+
+    settings.LLM_INTERACTION_WRITES = "background"
+    settings.LLM_JOURNAL_DIR = str(tmp_path / "journal")
+    monkeypatch.setattr(interaction_writer, "RETRY_EVERY", 0.05)
+    real, tries = interactions.store, []
+
+    def flaky(path, data):
+        tries.append(path)
+        if len(tries) == 1:
+            raise OSError("storage is down")
+        return real(path, data)
+
+    monkeypatch.setattr(interactions, "store", flaky)
+    result = complete(purpose="test.flaky", prompt="Hi", provider="openai", model="gpt-4o-mini", cache=False)
+    row = LLMQuery.objects.get(pk=result.query_id)
+    wait_until(lambda: (tmp_path / "storage" / result.file_path).exists(), what="the retried store", timeout=10)
+    assert len(tries) >= 2 and interactions.verify(result.file_path, row.file_sha256)
+    assert interaction_writer.flush(timeout=10)
