@@ -39,6 +39,7 @@ static/vendor/.installed: package.json package-lock.json
 bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/llmplatform_bench
 bench: export REDIS_URL ?= redis://127.0.0.1:6379/0
 bench: install
+	$(VENV)/bin/pip install --quiet -r bench/requirements.txt  # LiteLLM, the yardstick of llm_overhead.py
 	@bash scripts/ensure_services.sh
 	@command -v wrk >/dev/null || { echo "bench/web_load.py needs wrk: apt-get install -y wrk" >&2; exit 1; }
 	$(PY) bench/llm_overhead.py

@@ -18,6 +18,11 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync 
 
 
 def pytest_configure(config):
+    # Many tests look at interaction files on disk right after a call: store them on the answer
+    # path here (and in the worker processes the tests start). llm/tests/test_interaction_writer.py
+    # runs the background writer, the production default.
+    os.environ.setdefault("LLM_INTERACTION_WRITES", "inline")
+    django_settings.LLM_INTERACTION_WRITES = os.environ["LLM_INTERACTION_WRITES"]
     engine = django_settings.DATABASES["default"]["ENGINE"]
     if "postgresql" not in engine:
         raise pytest.UsageError(

@@ -5,9 +5,12 @@ Rows are generated inside PostgreSQL (generate_series), the daily rollup is rebu
 (`llm.rollups.rebuild`, the same GROUP BY as `manage.py llm rebuild-rollups`), then each page is
 requested repeatedly through Django's test client as a staff user (who sees everyone's
 numbers, the heaviest view) with the default 30-day range. Prints median and p95 per size and
-the ratio. Run: DATABASE_URL=postgres://… .venv/bin/python bench/dashboard_scale.py
+the ratio. Run: DATABASE_URL=postgres://… .venv/bin/python bench/dashboard_scale.py [--sizes 10000,1000000]
+[--repeat 15] [--db-url postgres://…/scratch] [--tiny] (``--tiny``: 200 and 2,000 rows, 3 requests each -- the check that the script
+still runs, tests/test_bench_scripts.py)
 """
 
+import argparse
 import os
 import statistics
 import sys
@@ -15,6 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+for _i, _arg in enumerate(sys.argv):  # the database must be known before django.setup()
+    if _arg == "--db-url" and _i + 1 < len(sys.argv):
+        os.environ["DATABASE_URL"] = sys.argv[_i + 1]
+    elif _arg.startswith("--db-url="):
+        os.environ["DATABASE_URL"] = _arg.split("=", 1)[1]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
@@ -33,8 +41,8 @@ from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 FILL = """
 INSERT INTO llm_llmquery (user_id, purpose, run_id, interaction_type, batch, provider_id, model_id, provider_name,
   model_name, params, input_tokens, cached_input_tokens, cache_write_input_tokens, output_tokens, reasoning_tokens,
-  cost_usd, saved_cost_usd, latency_ms, status, http_status, error, attempt, key_source, cache_key, file_path,
-  file_sha256, created_at, finished_at)
+  cost_usd, saved_cost_usd, latency_ms, status, http_status, error, attempt, key_source, cache_key, request_id,
+  file_path, file_sha256, created_at, finished_at)
 SELECT u.ids[1 + x.usr],
        (ARRAY['artifacts.summary','artifacts.quiz','segmentation.extract_taxonomy','segmentation.refine_assignments',
               'codegen.step_3_3','products.generate'])[1 + x.pur],
@@ -47,7 +55,7 @@ SELECT u.ids[1 + x.usr],
        CASE WHEN x.st < 85 THEN 'ok' WHEN x.st < 92 THEN 'cache_hit' WHEN x.st < 95 THEN 'rate_limited'
             WHEN x.st < 97 THEN 'invalid_output' WHEN x.st < 99 THEN 'error' ELSE 'timeout' END,
        200, '', CASE WHEN x.st >= 92 THEN 2 ELSE 1 END,
-       CASE WHEN x.usr = 6 THEN 'user' WHEN x.usr = 7 THEN 'manual' ELSE 'app' END, '', '', '',
+       CASE WHEN x.usr = 6 THEN 'user' WHEN x.usr = 7 THEN 'manual' ELSE 'app' END, '', '', '', '',
        now() - ((abs(hashtext(g::text || 'd')) % 90) || ' days')::interval - ((abs(hashtext(g::text || 't')) % 86400) || ' seconds')::interval, now()
 FROM generate_series(__START__::bigint, __END__::bigint) AS g
 CROSS JOIN LATERAL (SELECT (abs(hashtext(g::text || 'u')) % 8)::int AS usr) AS a
@@ -67,9 +75,23 @@ def timed(client, url, n):
     return statistics.median(out) * 1000, sorted(out)[int(len(out) * 0.95) - 1] * 1000
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,1000000", help="row counts, smallest first (default 10000,1000000)")
+    parser.add_argument("--repeat", type=int, default=15, help="timed requests per page and size")
+    parser.add_argument("--db-url", help="an existing, empty scratch database to use (migrated, not dropped)")
+    parser.add_argument("--tiny", action="store_true", help="200,2000 rows, 3 requests: does the script still run?")
+    args = parser.parse_args(argv)
+    sizes = [200, 2000] if args.tiny else [int(x) for x in args.sizes.split(",")]
+    repeat = 3 if args.tiny else args.repeat
     settings.DEBUG = False
-    old = setup_databases(verbosity=0, interactive=False)
+    if args.db_url:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        old = None
+    else:
+        old = setup_databases(verbosity=0, interactive=False)
     try:
         from django.contrib.auth import get_user_model
 
@@ -84,7 +106,7 @@ def main():
         client.force_login(staff)
         results = {}
         total = 0
-        for size in (10_000, 1_000_000):
+        for size in sizes:
             started = time.perf_counter()
             with connection.cursor() as cursor:
                 cursor.execute(FILL.replace("__START__", str(total + 1)).replace("__END__", str(size)).replace("%%", "%"))
@@ -96,17 +118,19 @@ def main():
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
             timed(client, "/llm/dashboard/", 3)  # warm up
-            page = timed(client, "/llm/dashboard/", 15)
-            api = timed(client, "/api/llm/usage", 15)
+            page = timed(client, "/llm/dashboard/", repeat)
+            api = timed(client, "/api/llm/usage", repeat)
             results[size] = (page, api)
             print(f"{LLMQuery.objects.count():>9,} calls -> {rollup_rows:,} rollup rows (fill {fill_s:.1f} s, "
                   f"rebuild {rebuild_s:.1f} s): dashboard median {page[0]:.1f} ms (p95 {page[1]:.1f}), "
                   f"usage API median {api[0]:.1f} ms (p95 {api[1]:.1f})")
-        (p1, a1), (p2, a2) = results[10_000], results[1_000_000]
-        print(f"ratio 1,000,000 / 10,000: dashboard {p2[0] / p1[0]:.2f}x, usage API {a2[0] / a1[0]:.2f}x (target <= 2x)")
+        (p1, a1), (p2, a2) = results[sizes[0]], results[sizes[-1]]
+        print(f"ratio {sizes[-1]:,} / {sizes[0]:,}: dashboard {p2[0] / p1[0]:.2f}x, usage API {a2[0] / a1[0]:.2f}x "
+              "(target <= 2x)")
         assert UsageDaily.objects.exists()
     finally:
-        teardown_databases(old, verbosity=0)
+        if old is not None:
+            teardown_databases(old, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ when missing and dropped afterwards unless ``--keep-db``. The machine is what it
 CPU count and the load average with the figures (both printed).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/llmplatform .venv/bin/python bench/segmentation_scale.py \\
-        [--sizes 2000,20000] [--delay 0.2] [--concurrency 8] [--workers 12] [--repeat 1] [--trace-memory]
+        [--sizes 2000,20000] [--delay 0.2] [--concurrency 8] [--workers 12] [--repeat 1] [--trace-memory] [--tiny]
 """
 
 import argparse
@@ -82,10 +82,14 @@ def main(argv=None) -> int:
     parser.add_argument("--trace-memory", action="store_true", help="one more pass per size under tracemalloc")
     parser.add_argument("--db-url", default=None)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--tiny", action="store_true", help="40 products, 10 ms answers, 2 in flight, threads only: "
+                        "does the script still run? (tests/test_bench_scripts.py)")
     parser.add_argument("--modes", default="celery,threads",
                                 help="celery (a real prefork worker with --workers processes, as in production) and/or "
                              "threads (run_inline: --workers threads in one process, as `manage.py segment` runs)")
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.sizes, args.delay, args.concurrency, args.workers, args.modes = "40", 0.01, 2, 2, "threads"
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:

@@ -76,15 +76,18 @@ def write(path: str, document: dict) -> tuple[str, str]:
     The sha256 is always of the JSON itself; a ``.gz`` path (a compressed file being rewritten,
     e.g. a late pasted answer) is stored gzip-compressed."""
     data = encode(document)
-    digest = hashlib.sha256(data).hexdigest()
+    return store(path, data), hashlib.sha256(data).hexdigest()
+
+
+def store(path: str, data: bytes) -> str:
+    """Store the encoded JSON ``data`` at ``path`` (replacing it); return the stored path."""
     payload = _gzip(data) if path.endswith(GZ) else data
     store = storage()
     if type(store) is FileSystemStorage:
-        return _write_local(store, path, payload), digest
+        return _write_local(store, path, payload)
     if store.exists(path):
         store.delete(path)
-    stored = store.save(path, ContentFile(payload))
-    return stored, digest
+    return store.save(path, ContentFile(payload))
 
 
 def _write_local(store: FileSystemStorage, path: str, payload: bytes) -> str:
@@ -153,6 +156,11 @@ def read(path: str) -> bytes:
         except Exception as exc:  # botocore's errors (no such bucket, endpoint unreachable, denied)
             raise OSError(f"Could not read {path} from S3: {exc}") from exc
     else:
+        from .interaction_writer import pending
+
+        queued = pending(path)  # written by this process's background writer any moment now
+        if queued is not None:
+            return queued
         with storage().open(path, "rb") as fh:
             data = fh.read()
     return gzip.decompress(data) if path.endswith(GZ) else data

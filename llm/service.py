@@ -31,7 +31,7 @@ from .errors import (
 from .models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from .retry import ms_since, run_id_of, with_retries
 from .pricing import charge_for, cost_for
-from . import dblog
+from . import dblog, interaction_writer
 from .estimate import count_input_tokens
 from .providers import ProviderRequest, ProviderResponse, Usage, client_for, resolve_model, resolve_target
 from .providers.base import redact_keys
@@ -253,7 +253,8 @@ class _Call:
             when=row.created_at, unique=f"{self.cache_key}:{row.pk}",
         )
         try:
-            row.file_path, row.file_sha256 = interactions.write(
+            # Journaled now, stored by a background thread (llm/interaction_writer.py says what is promised).
+            row.file_path, row.file_sha256 = interaction_writer.write(
                 path, self.document(row, messages=messages, response=response, error=error, duration_ms=latency_ms)
             )
         except Exception:  # storage down: keep the row (with its tokens and cost) and say so

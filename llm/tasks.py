@@ -1,5 +1,7 @@
 """Thin Celery tasks: primary keys in, the work in jobs.py / images.py, an explicit retry schedule."""
 
+import logging
+
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from celery.exceptions import SoftTimeLimitExceeded
@@ -85,3 +87,16 @@ def _warm_up(**kwargs) -> None:
 # Prefork children warm themselves; a solo or threads worker warms in its only process.
 worker_process_init.connect(_warm_up, weak=False)
 worker_ready.connect(_warm_up, weak=False)
+
+
+def _repair_interactions(**kwargs) -> None:
+    """Store the files a killed process left in its journal (llm/interaction_writer.py)."""
+    from .interaction_writer import repair
+
+    try:
+        repair()
+    except Exception:  # never stop a worker from starting; `manage.py llm repair-interactions` does it too
+        logging.getLogger(__name__).exception("Could not repair the interaction journals")
+
+
+worker_ready.connect(_repair_interactions, weak=False)

@@ -18,6 +18,15 @@ if [ ! -x /usr/bin/chromium ]; then
     exit 1
   fi
 fi
+if ! command -v wrk >/dev/null; then  # tests/test_bench_scripts.py runs bench/web_load.py --tiny
+  echo "Installing Debian's wrk for the benchmark scripts' test." >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  else
+    echo "FATAL: wrk is missing and we are not root to install it (apt-get install wrk)." >&2
+    exit 1
+  fi
+fi
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "FATAL: models changed without migrations: run manage.py makemigrations." >&2; exit 1; }
 exec .venv/bin/python -m pytest "$@"

@@ -1,11 +1,16 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, F
-from django.http import Http404, QueryDict, StreamingHttpResponse
+from django.db.models import Count, Exists, OuterRef
+from django.core.cache import cache
+from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 from llm.csv_export import csv_lines
 from llm.models import LLMProvider
@@ -17,8 +22,6 @@ from .models import LLMInteractionIndex, ProductSegment, ProductTaxonomy, Refine
 
 PRODUCTS_PER_PAGE = 50
 RUNS_PER_PAGE = 30
-PRODUCTS_SHOWN_PER_SEGMENT = 200
-CHANGES_SHOWN = 500
 
 
 def get_run_for_user(request, run_id: str) -> SegmentationRun:
@@ -121,28 +124,140 @@ def run_resume(request, run_id: str):
     return redirect(run)
 
 
+# The results page is bounded whatever the run's size: one page of segments (their products load
+# on demand), one page of changes, a summary of the calls and one page of them.
+SEGMENTS_PER_PAGE = 20
+PRODUCTS_PER_SEGMENT_PAGE = 50
+CHANGES_PER_PAGE = 50
+CALLS_PER_PAGE = 25
+LATEST_FAILURES = 10
+RESULTS_CACHE_TTL = 7 * 24 * 3600  # s
+
+
+def _cached(run: SegmentationRun, name: str, render_html) -> str:
+    """``render_html()``, from the cache for a finished run: nothing shown in ``name`` changes once
+    the run has finished (a resumed run finishes again with a new ``finished_at``, a new key)."""
+    if run.is_active or run.finished_at is None:
+        return render_html()
+    key = f"segresults:{run.pk}:{run.finished_at.timestamp():.6f}:{get_language()}:{name}"
+    html = cache.get(key)
+    if html is None:
+        html = render_html()
+        cache.set(key, str(html), RESULTS_CACHE_TTL)
+    return mark_safe(html)  # noqa: S308 -- our own rendered (autoescaped) template
+
+
+def _page_number(request, name: str = "page") -> str:
+    return request.GET.get(name) or "1"
+
+
+def _segments_html(request, run: SegmentationRun, page_number: str) -> str:
+    def render_html():
+        page = Paginator(run.taxonomies.order_by("position"), SEGMENTS_PER_PAGE).get_page(page_number)
+        taxa = list(page.object_list)
+        first_counts = dict(ProductSegment.objects.filter(run=run, taxonomy__in=taxa).values_list("taxonomy")
+                            .annotate(n=Count("id")).order_by())
+        for taxon in taxa:
+            taxon.first_pass_count = first_counts.get(taxon.pk, 0)
+        return render_to_string("segmentation/_results_segments.html", {"run": run, "page": page, "taxa": taxa})
+
+    return _cached(run, f"segments:{page_number}", render_html)
+
+
+def _changes_html(request, run: SegmentationRun, page_number: str) -> str:
+    def render_html():
+        # EXISTS, not a scalar subquery per row: PostgreSQL runs it as one semi-join over the run.
+        first = ProductSegment.objects.filter(run_id=OuterRef("run_id"), product_id=OuterRef("product_id"))
+        changed = (RefinedProductSegment.objects.filter(run=run)
+                   .filter(Exists(first.exclude(taxonomy_id=OuterRef("taxonomy_id"))))
+                   .select_related("product", "taxonomy").only("taxonomy__category_name", "product__id", "product__title")
+                   .order_by("product__title", "product_id"))
+        page = Paginator(changed, CHANGES_PER_PAGE).get_page(page_number)
+        rows = list(page.object_list)
+        before = dict(ProductSegment.objects.filter(run=run, product_id__in=[r.product_id for r in rows])
+                      .values_list("product_id", "taxonomy__category_name"))
+        changes = [{"product": r.product, "before": before.get(r.product_id),
+                    "after": getattr(r.taxonomy, "category_name", None)} for r in rows]
+        return render_to_string("segmentation/_results_changes.html", {"run": run, "page": page, "changes": changes})
+
+    return _cached(run, f"changes:{page_number}", render_html)
+
+
+def _calls_summary_html(request, run: SegmentationRun) -> str:
+    def render_html():
+        calls = LLMInteractionIndex.objects.filter(run=run)
+        counts: dict[str, dict[str, int]] = {}
+        statuses: set[str] = set()
+        for stage, status, n in calls.values_list("interaction_type", "status").annotate(n=Count("id")).order_by():
+            counts.setdefault(stage, {})[status] = n
+            statuses.add(status)
+        columns = sorted(statuses)
+        table = [{"stage": stage, "cells": [counts[stage].get(c, 0) for c in columns], "total": sum(counts[stage].values())}
+                 for stage in sorted(counts)]
+        failures = list(calls.exclude(status__in=["ok", "cache_hit"]).order_by("-id")[:LATEST_FAILURES])
+        return render_to_string("segmentation/_results_calls_summary.html", {
+            "run": run, "columns": columns, "table": table, "failures": failures,
+            "calls_url": reverse("llm:calls") + "?" + urlencode({"run_id": run.pk}),
+        })
+
+    return _cached(run, "calls-summary", render_html)
+
+
+def _calls_html(request, run: SegmentationRun, page_number: str) -> str:
+    # Not cached: moving a run's files to S3 (segment_migrate_to_s3) rewrites their paths.
+    page = Paginator(LLMInteractionIndex.objects.filter(run=run).order_by("id"), CALLS_PER_PAGE).get_page(page_number)
+    return render_to_string("segmentation/_results_calls.html", {"run": run, "page": page})
+
+
 def run_results(request, run_id: str):
     run = get_run_for_user(request, run_id)
-    taxa = list(run.taxonomies.order_by("position"))
-    by_pk = {t.pk: t for t in taxa}
-    refined = (RefinedProductSegment.objects.filter(run=run).select_related("product").only(
-        "taxonomy_id", "product__id", "product__title", "product__brand").order_by("product__title", "product_id"))
-    per_segment = []
-    for taxon in taxa:
-        rows = list(refined.filter(taxonomy=taxon)[:PRODUCTS_SHOWN_PER_SEGMENT])
-        per_segment.append({"taxon": taxon, "products": rows, "more": max(0, taxon.product_count - len(rows))})
-    changes = []
-    changed = pipeline.with_first_pass(refined).exclude(taxonomy_id=F("first_taxonomy_id"))[:CHANGES_SHOWN]
-    for row in changed:
-        changes.append({"product": row.product, "before": by_pk.get(row.first_taxonomy_id), "after": by_pk.get(row.taxonomy_id)})
-    first_counts = dict(ProductSegment.objects.filter(run=run).values_list("taxonomy").annotate(n=Count("id")))
-    for taxon in taxa:
-        taxon.first_pass_count = first_counts.get(taxon.pk, 0)
-    interactions = LLMInteractionIndex.objects.filter(run=run).order_by("id")
     return render(request, "segmentation/results.html", {
-        "run": run, "taxa": taxa, "per_segment": per_segment, "changes": changes, "changes_capped": len(changes) >= CHANGES_SHOWN,
-        "interactions": interactions,
+        "run": run,
+        "segments_html": _segments_html(request, run, _page_number(request, "segments")),
+        "changes_html": _changes_html(request, run, _page_number(request, "changes")),
+        "calls_summary_html": _calls_summary_html(request, run),
+        "calls_html": _calls_html(request, run, _page_number(request, "calls")),
     })
+
+
+# Fragments are rendered without the request: no context processors (the base layout's queries)
+# run for them, and nothing in them depends on who asks beyond the run's permission check.
+def _fragment(request, run: SegmentationRun, html: str, title: str):
+    """An htmx request gets the fragment; a browser without JavaScript gets it inside a page."""
+    if request.htmx:
+        return HttpResponse(html)
+    return render(request, "segmentation/results_part.html", {"run": run, "html": html, "title": title})
+
+
+def run_results_segments(request, run_id: str):
+    run = get_run_for_user(request, run_id)
+    return _fragment(request, run, _segments_html(request, run, _page_number(request)), gettext("Segments"))
+
+
+def run_results_changes(request, run_id: str):
+    run = get_run_for_user(request, run_id)
+    return _fragment(request, run, _changes_html(request, run, _page_number(request)), gettext("First pass vs refined"))
+
+
+def run_results_calls(request, run_id: str):
+    run = get_run_for_user(request, run_id)
+    return _fragment(request, run, _calls_html(request, run, _page_number(request)), gettext("Interaction files"))
+
+
+def run_results_segment(request, run_id: str, taxonomy_id: int):
+    run = get_run_for_user(request, run_id)
+    taxon = get_object_or_404(ProductTaxonomy, run=run, pk=taxonomy_id)
+    page_number = _page_number(request)
+
+    def render_html():
+        rows = (RefinedProductSegment.objects.filter(run=run, taxonomy=taxon).select_related("product")
+                .only("taxonomy_id", "product__id", "product__title", "product__brand").order_by("product__title", "product_id"))
+        page = Paginator(rows, PRODUCTS_PER_SEGMENT_PAGE).get_page(page_number)
+        return render_to_string("segmentation/_results_segment_products.html", {"run": run, "taxon": taxon, "page": page,
+                                 "target": f"segment-{taxon.pk}-products"})
+
+    html = _cached(run, f"segment:{taxon.pk}:{page_number}", render_html)
+    return _fragment(request, run, html, taxon.category_name)
 
 
 def run_export(request, run_id: str):

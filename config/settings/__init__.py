@@ -316,6 +316,12 @@ if LLM_CACHE_SCOPE not in ("user", "shared"):
     raise environ.ImproperlyConfigured(f"LLM_CACHE_SCOPE must be 'user' or 'shared', got {LLM_CACHE_SCOPE!r}.")
 LLM_RATE_LIMIT_MAX_WAIT = env.float("LLM_RATE_LIMIT_MAX_WAIT", default=120.0)
 LLM_LOG_ASYNC_COMMIT = env.bool("LLM_LOG_ASYNC_COMMIT", default=True)  # see llm/dblog.py
+# "background": interaction files are journaled on the answer path and stored by a thread;
+# "inline": stored before the row is finalised (see llm/interaction_writer.py).
+LLM_INTERACTION_WRITES = env.str("LLM_INTERACTION_WRITES", default="inline")
+if LLM_INTERACTION_WRITES not in ("background", "inline"):
+    raise environ.ImproperlyConfigured(f"LLM_INTERACTION_WRITES must be background or inline, not {LLM_INTERACTION_WRITES!r}.")
+LLM_JOURNAL_DIR = env.str("LLM_JOURNAL_DIR", default="")  # default: <STORAGE_ROOT>.journal
 LLM_JOB_STALE_AFTER = env.int("LLM_JOB_STALE_AFTER", default=900)  # s; a "running" job older than this was orphaned
 # The watchdog (ops/tasks.py, every WATCHDOG_INTERVAL s): work without progress for this long is
 # re-enqueued, at most WATCHDOG_MAX_RESUMES times; after that it is marked failed with the reason.

@@ -91,3 +91,49 @@ def answer(name: str, schema: dict, prompt: str) -> dict:
 def responder(req) -> Reply:
     name, schema, prompt = request_parts(req)
     return Reply(json=answer(name, schema, prompt))
+
+
+def make_finished_run(owner, product_ids: list[int], *, segments: int = 15, calls: int | None = None,
+                      changed_every: int = 20, failed_every: int = 25):
+    """A completed run over ``product_ids`` written straight to the tables (no model calls): the
+    shape the pipeline leaves -- segments, first-pass and refined rows (every ``changed_every``-th
+    product moved in refinement), one index row per call (every ``failed_every``-th failed).
+    For tests and benchmarks of the pages that show a run, at sizes the pipeline takes minutes for."""
+    from django.utils import timezone
+
+    from llm.interactions import new_run_id
+    from segmentation.models import (
+        LLMInteractionIndex, ProductSegment, ProductTaxonomy, RefinedProductSegment, SegmentationRun,
+    )
+
+    n = len(product_ids)
+    run = SegmentationRun.objects.create(
+        id=new_run_id(), owner=owner, category_name="Dimmer Switches", status=SegmentationRun.Status.COMPLETED,
+        stage="done", total_products=n, processed_products=n, finished_at=timezone.now(),
+        result_summary={"products": n, "taxonomies": segments, "unassigned": 0, "changed_in_refinement": n // changed_every,
+                        "llm_calls": calls or 0, "retries": 0, "unknown_ids_ignored": 0},
+    )
+    taxa = ProductTaxonomy.objects.bulk_create([
+        ProductTaxonomy(run=run, position=i + 1, category_name=f"Segment {i + 1}: dimmers of kind {i}",
+                        definition=f"Dimmer switches of kind {i}, as the products' descriptions put it. " * 2,
+                        product_count=0) for i in range(segments)])
+    first, refined, counts = [], [], [0] * segments
+    for i, pk in enumerate(product_ids):
+        before = i % segments
+        after = (before + 1) % segments if i % changed_every == 0 else before
+        counts[after] += 1
+        first.append(ProductSegment(run=run, product_id=pk, taxonomy=taxa[before], confidence=0.9))
+        refined.append(RefinedProductSegment(run=run, product_id=pk, taxonomy=taxa[after]))
+    ProductSegment.objects.bulk_create(first, batch_size=5000)
+    RefinedProductSegment.objects.bulk_create(refined, batch_size=5000)
+    for taxon, count in zip(taxa, counts):
+        taxon.product_count = count
+    ProductTaxonomy.objects.bulk_update(taxa, ["product_count"])
+    calls = calls if calls is not None else 2 * (n // 40) + max(1, segments // 4)
+    stages = ["extract_taxonomy", "consolidate_taxonomy", "refine_assignments"]
+    LLMInteractionIndex.objects.bulk_create([
+        LLMInteractionIndex(run=run, interaction_type=stages[0 if i < calls // 2 else (2 if i > calls // 2 else 1)],
+                            batch_id=i + 1, attempt=1, status="error" if i % failed_every == failed_every - 1 else "ok",
+                            file_path=f"llm_logs/{run.pk}/segmentation/{i:05d}_b{i + 1}_a1_0123abcd.json")
+        for i in range(calls)], batch_size=5000)
+    return run

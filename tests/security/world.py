@@ -34,6 +34,7 @@ class World:
     bulk: object = None
     product: object = None
     seg_run: object = None
+    seg_taxonomy: object = None
     codegen_run: object = None
     codegen_file: object = None
     token: object = None
@@ -113,6 +114,7 @@ def build_world(owner, *, text: str = "plain text", fake=None) -> World:
                                                stage="done", total_products=1, processed_products=1)
     taxonomy = ProductTaxonomy.objects.create(run=w.seg_run, position=1, category_name=text[:200], definition=text,
                                               product_count=1)
+    w.seg_taxonomy = taxonomy
     ProductSegment.objects.create(run=w.seg_run, product=w.product, taxonomy=taxonomy, confidence=0.9)
     RefinedProductSegment.objects.create(run=w.seg_run, product=w.product, taxonomy=taxonomy)
 

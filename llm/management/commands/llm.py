@@ -16,7 +16,7 @@ class Command(BaseCommand):
     help = "Talk to the configured LLM providers: ping, complete, sync-prices, providers."
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{ping,complete,sync-prices,providers}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{ping,complete,sync-prices,providers,repair-interactions,rebuild-rollups}")
         ping = sub.add_parser("ping", help="Test the connection to a provider (all enabled ones by default).")
         ping.add_argument("--provider", help="Provider name (see `llm providers`).")
         comp = sub.add_parser("complete", help="Send one prompt and print the answer, tokens, cost and log file.")
@@ -32,6 +32,8 @@ class Command(BaseCommand):
                           help="A price file: this project's format (llm/data/prices.json) or LiteLLM's "
                                "model_prices_and_context_window.json; the format is detected.")
         sub.add_parser("providers", help="List providers and whether each is configured.")
+        sub.add_parser("repair-interactions", help="Store the interaction files left in the journals of processes "
+                       "that died before storing them (llm/interaction_writer.py).")
         rb = sub.add_parser("rebuild-rollups", help="Recompute the daily usage rollup from the logged calls.")
         rb.add_argument("--start", help="YYYY-MM-DD (default: all days)")
         rb.add_argument("--end", help="YYYY-MM-DD")
@@ -57,6 +59,12 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"Dates are YYYY-MM-DD: {exc}") from None
         self.stdout.write(f"Rollup rebuilt: {n} rows.")
+
+    def handle_repair_interactions(self, **opts):
+        from llm.interaction_writer import journal_dir, repair
+
+        n = repair()
+        self.stdout.write(f"Interaction files stored from the journals in {journal_dir()}: {n}.")
 
     def handle_sync_prices(self, from_file=None, **opts):
         result = ensure_defaults()
