@@ -48,8 +48,8 @@ def judge_once(*, rubric: str, case_input, answer, reference=None, ctx=None, ver
         temperature=rendered.params.get("temperature"), max_tokens=rendered.params.get("max_tokens"),
         template_version=rendered.version, **kwargs,
     )
-    verdict = result.parsed
-    return (Verdict((verdict["score"] - 1) / 4, {"grade": verdict["score"], "reason": verdict["reason"][:500],
+    verdict = result.parsed  # a validated JudgeVerdict
+    return (Verdict((verdict.score - 1) / 4, {"grade": verdict.score, "reason": verdict.reason[:500],
                                                  "query_id": result.query_id}), list(result.query_ids or [result.query_id]))
 
 
