@@ -23,3 +23,20 @@ def human_score(**kwargs):
     from .promotion import human_score as _human_score
 
     return _human_score(**kwargs)
+
+
+def human_scores(**kwargs):
+    """A person's stored verdicts: {subject: (value, details)} (``evals.promotion.human_scores``)."""
+    from .promotion import human_scores as _human_scores
+
+    return _human_scores(**kwargs)
+
+
+def __getattr__(name):
+    # ``evals.PromotionError``: the error promote/human_score raise on bad input (loaded lazily,
+    # so importing evals from a domain app's module does not load models before the registry).
+    if name == "PromotionError":
+        from .promotion import PromotionError
+
+        return PromotionError
+    raise AttributeError(name)

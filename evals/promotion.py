@@ -62,6 +62,16 @@ def human_score(*, query_id: int, scorer: str, value: float, user=None, subject:
     return score
 
 
+def human_scores(*, scorer: str, user, subjects: list[str] | None = None, subject_prefix: str = "") -> dict:
+    """{subject: (value, details)} of ``user``'s human scores under ``scorer`` (some subjects, or a prefix)."""
+    qs = Score.objects.filter(scorer=scorer, source=Score.Source.HUMAN, user=user if getattr(user, "pk", None) else None)
+    if subjects is not None:
+        qs = qs.filter(subject__in=subjects)
+    if subject_prefix:
+        qs = qs.filter(subject__startswith=subject_prefix)
+    return {s: (v, d or {}) for s, v, d in qs.values_list("subject", "value", "details")}
+
+
 def seed_datasets() -> dict[str, str]:
     """Every registered suite's shipped dataset (``build_cases``), as a new version when it changed."""
     from . import registry

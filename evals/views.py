@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -109,6 +109,8 @@ def promote_query(request, pk: int):
     from .promotion import PromotionError, promote
 
     query = get_query_for_user(request, pk)
+    if query.user_id != request.user.pk:
+        raise Http404("No such call.")  # staff may read anyone's call; only its owner promotes it
     suite = request.POST.get("dataset") or query.purpose
     raw = request.POST.get("expected", "").strip()
     try:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_evals
 
 app_name = "segmentation"
 urlpatterns = [
@@ -10,6 +10,9 @@ urlpatterns = [
     path("runs/<str:run_id>/progress/", views.run_progress, name="progress"),
     path("runs/<str:run_id>/results/", views.run_results, name="results"),
     path("runs/<str:run_id>/export.csv", views.run_export, name="export"),
+    path("runs/<str:run_id>/review/", views_evals.review, name="review"),
+    path("runs/<str:run_id>/review/mark/", views_evals.mark, name="review-mark"),
+    path("runs/<str:run_id>/promote/", views_evals.promote, name="promote"),
     path("runs/<str:run_id>/cancel/", views.run_cancel, name="cancel"),
     path("runs/<str:run_id>/resume/", views.run_resume, name="resume"),
 ]
