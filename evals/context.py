@@ -78,3 +78,17 @@ class Context:
         template = prompts.get(name or self.variant.template,
                                version if version is not None else self.variant.template_version)
         return prompts.render(template, variables)
+
+
+def acting_user(ctx) -> Any:
+    """Whom a suite's work belongs to when the pipeline needs an owner: the experiment's owner,
+    else a service account "evals" (a command-line run has no user), which cannot log in."""
+    if getattr(ctx, "user", None) is not None and getattr(ctx.user, "pk", None):
+        return ctx.user
+    from django.contrib.auth import get_user_model
+
+    user, created = get_user_model().objects.get_or_create(username="evals", defaults={"is_active": False})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
