@@ -53,9 +53,13 @@ def judge_once(*, rubric: str, case_input, answer, reference=None, ctx=None, ver
                                                  "query_id": result.query_id}), list(result.query_ids or [result.query_id]))
 
 
-def _judge(answer, expected, case_input, *, ctx, rubric: str, version: int | None = None) -> Verdict:
+def _judge(answer, expected, case_input, *, ctx, rubric: str, version: int | None = None, input_key: str = "") -> Verdict:
     from llm.errors import LLMError
 
+    from .scorers import pick
+
+    if input_key:
+        case_input = pick(case_input, input_key)  # only what the answer is judged against (e.g. the note)
     try:
         verdict, ids = judge_once(rubric=rubric, case_input=case_input, answer=answer, reference=expected, ctx=ctx,
                                   version=version)
@@ -68,6 +72,8 @@ def _judge(answer, expected, case_input, *, ctx, rubric: str, version: int | Non
     return verdict
 
 
-def judge(rubric: str, *, name: str = "judge", field: str = "", version: int | None = None) -> Scorer:
-    """A scorer that asks the judge model to grade the answer against ``rubric``."""
-    return Scorer(name=name, fn=_judge, field=field, options={"rubric": rubric, "version": version}, needs_context=True)
+def judge(rubric: str, *, name: str = "judge", field: str = "", version: int | None = None, input_key: str = "") -> Scorer:
+    """A scorer that asks the judge model to grade the answer against ``rubric`` (shown the case's
+    input, or only its ``input_key`` part)."""
+    return Scorer(name=name, fn=_judge, field=field, options={"rubric": rubric, "version": version, "input_key": input_key},
+                  needs_context=True)
