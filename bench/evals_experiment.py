@@ -65,7 +65,10 @@ def main() -> int:
     wall = time.monotonic() - started
     critical = (calls / args.concurrency) * args.latency
     print(f"{calls} calls, {args.concurrency} in flight, latency {args.latency * 1000:.0f} ms")
-    print(f"wall {wall:.1f} s, critical path {critical:.1f} s, ratio {wall / critical:.2f}")
+    ratio = f"ratio {wall / critical:.2f}" if critical else "no latency"
+    print(f"wall {wall:.1f} s, critical path {critical:.1f} s, {ratio}")
+    # What each case costs beyond the model's latency, per thread (the bench's per-case overhead).
+    print(f"overhead per case and thread: {(wall - critical) / calls * args.concurrency * 1000:.1f} ms")
 
     from django.contrib.auth import get_user_model
 
