@@ -118,38 +118,59 @@ def create_experiment(*, suite: str, dataset: Dataset | None = None, variants: l
 
 # --- claiming --------------------------------------------------------------------------------
 
+# The picked ids are materialised first: an ``id IN (SELECT … LIMIT n)`` may be re-scanned by the
+# planner and claim more than n rows.
 _CLAIM_SQL = """
-UPDATE evals_caseresult SET status = 'running', claimed_at = %(now)s, claimed_by = %(worker)s,
-       attempts = attempts + 1
-WHERE id = (
+WITH picked AS MATERIALIZED (
     SELECT r.id FROM evals_caseresult r JOIN evals_variant v ON v.id = r.variant_id
     WHERE v.experiment_id = %(experiment)s
       AND (r.status = 'pending' OR (r.status = 'running' AND r.claimed_at < %(stale)s))
-    ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED
-) AND (status = 'pending' OR (status = 'running' AND claimed_at < %(stale)s))
-RETURNING id, attempts
+    ORDER BY r.id LIMIT %(limit)s FOR UPDATE OF r SKIP LOCKED
+)
+UPDATE evals_caseresult c SET status = 'running', claimed_at = %(now)s, claimed_by = %(worker)s,
+       attempts = c.attempts + 1
+FROM picked
+WHERE c.id = picked.id AND (c.status = 'pending' OR (c.status = 'running' AND c.claimed_at < %(stale)s))
+RETURNING c.id, c.attempts
 """
 
 
-def claim_next(experiment_id: int, worker: str) -> int | None:
-    """Take the next pending (or abandoned) result of the experiment; None when there is none.
-    A result claimed more than EVALS_MAX_ATTEMPTS times is failed instead of retried."""
+def claim_batch(experiment_id: int, worker: str, limit: int = 1) -> list[int]:
+    """Take up to ``limit`` pending (or abandoned) results of the experiment with one UPDATE; []
+    when there are none. A result claimed more than EVALS_MAX_ATTEMPTS times is failed instead."""
     while True:
         now = timezone.now()
         with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, {"now": now, "worker": worker, "experiment": experiment_id,
+            cursor.execute(_CLAIM_SQL, {"now": now, "worker": worker, "experiment": experiment_id, "limit": max(1, limit),
                                         "stale": now - timedelta(seconds=lease_seconds())})
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        result_id, attempts = row
-        if attempts > max_attempts():
-            CaseResult.objects.filter(pk=result_id, claimed_by=worker).update(
+            rows = cursor.fetchall()
+        if not rows:
+            return []
+        dead = [rid for rid, attempts in rows if attempts > max_attempts()]
+        if dead:
+            CaseResult.objects.filter(pk__in=dead, claimed_by=worker).update(
                 status=CaseResult.Status.FAILED, error_kind="worker_died", finished_at=timezone.now(),
-                error=f"Claimed {attempts - 1} times and never finished: the worker running it died each time.",
+                error=f"Claimed more than {max_attempts()} times and never finished: the worker running it died each time.",
             )
-            continue
-        return result_id
+        alive = sorted(rid for rid, attempts in rows if attempts <= max_attempts())
+        if alive:
+            return alive
+
+
+def claim_next(experiment_id: int, worker: str) -> int | None:
+    """Take the next pending (or abandoned) result of the experiment; None when there is none."""
+    claimed = claim_batch(experiment_id, worker, 1)
+    return claimed[0] if claimed else None
+
+
+def claim_size(experiment_id: int, threads: int) -> int:
+    """Cases per claim: a few at a time while there are many left (fewer round trips), one at a
+    time near the end (so no thread sits on cases while the others are idle)."""
+    limit = int(getattr(settings, "EVALS_CLAIM_BATCH", 8))
+    if limit <= 1:
+        return 1
+    left = CaseResult.objects.filter(variant__experiment_id=experiment_id, status=CaseResult.Status.PENDING).count()
+    return max(1, min(limit, left // max(1, 4 * threads)))
 
 
 # --- one case --------------------------------------------------------------------------------
@@ -182,10 +203,15 @@ def _pending_query(exc: BaseException) -> int | None:
     return None
 
 
-def run_one(result_id: int, worker: str) -> str:
+def load_results(result_ids: list[int]) -> list[CaseResult]:
+    return list(CaseResult.objects.select_related("variant__experiment", "case").filter(pk__in=result_ids).order_by("id"))
+
+
+def run_one(result_id: "int | CaseResult", worker: str, writer: "ResultWriter | None" = None) -> str:
     """Answer and score one claimed result; returns its new status. Writes only if the claim is
-    still this worker's (a result taken over after a stale lease is the new worker's)."""
-    result = CaseResult.objects.select_related("variant__experiment", "case").get(pk=result_id)
+    still this worker's (a result taken over after a stale lease is the new worker's). With a
+    ``writer``, the writes wait in it and go with other results' (``ResultWriter.flush``)."""
+    result = result_id if isinstance(result_id, CaseResult) else load_results([result_id])[0]
     experiment = result.variant.experiment
     suite = registry.get(experiment.suite)
     ctx = Context(variant=result.variant, result_id=result.pk, run_id=experiment.run_id, user=experiment.owner,
@@ -215,7 +241,11 @@ def run_one(result_id: int, worker: str) -> str:
             verdicts.append((scorer, verdict))
         main = next((v for s, v in verdicts if s is suite.main_scorer), None)
         values["score"] = main.value if main is not None else None
-    _save(result, worker, values, verdicts, ctx)
+    own = writer is None
+    writer = writer or ResultWriter(worker)
+    writer.add(result, values, verdicts, ctx)
+    if own:
+        writer.flush()
     return values["status"]
 
 
@@ -225,57 +255,125 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _save(result: CaseResult, worker: str, values: dict, verdicts: list, ctx: Context) -> None:
-    # Calls the suite made but could not report (an attempt before a failure) carry the case's batch.
-    from .judge import PURPOSE as JUDGE_PURPOSE
+class ResultWriter:
+    """Finished results of one worker thread, written together: one read of their calls, then in
+    one transaction one UPDATE of every result (only those still claimed by this worker), the
+    links to their calls and their scores. Flushed every ``size`` results or ``seconds``."""
 
-    logged = dict(LLMQuery.objects.filter(run_id=ctx.run_id, batch=result.pk).values_list("pk", "purpose")) if ctx.run_id else {}
-    judge_ids = set(ctx.judge_query_ids) | {q for q, p in logged.items() if p == JUDGE_PURPOSE}
-    answer_ids = (set(ctx.query_ids) | set(logged)) - judge_ids
-    rows = list(LLMQuery.objects.filter(pk__in=answer_ids).exclude(status=LLMQuery.Status.PENDING_MANUAL)
-                .values("status", "cost_usd", "input_tokens", "output_tokens", "latency_ms"))
-    costs = [r["cost_usd"] for r in rows]
-    values.update(
-        calls=len(rows),
-        cache_hits=sum(1 for r in rows if r["status"] == LLMQuery.Status.CACHE_HIT),
-        input_tokens=sum(r["input_tokens"] for r in rows),
-        output_tokens=sum(r["output_tokens"] for r in rows),
-        latency_ms=sum(r["latency_ms"] or 0 for r in rows) if rows else None,
-        cost_usd=None if any(c is None for c in costs) else sum(costs, Decimal("0")),
-        finished_at=timezone.now() if values["status"] != CaseResult.Status.WAITING else None,
-    )
-    main_query = max(ctx.query_ids) if ctx.query_ids else None
-    with transaction.atomic():
-        if not CaseResult.objects.filter(pk=result.pk, claimed_by=worker, status=CaseResult.Status.RUNNING).update(**values):
-            return  # the claim went to another worker (this one was presumed dead); its answer wins
-        ResultQuery.objects.filter(result=result).delete()
-        ResultQuery.objects.bulk_create(
-            [ResultQuery(result=result, query_id=q, role="answer") for q in sorted(answer_ids)]
-            + [ResultQuery(result=result, query_id=q, role="judge") for q in sorted(judge_ids)],
-            ignore_conflicts=True,
-        )
-        Score.objects.filter(result=result).exclude(source=Score.Source.HUMAN).delete()
-        Score.objects.bulk_create([
-            Score(result=result, query_id=main_query, scorer=scorer.name, value=verdict.value,
-                  details=_jsonable(verdict.details),
-                  source=Score.Source.JUDGE if scorer.needs_context else Score.Source.AUTO)
-            for scorer, verdict in verdicts
-        ])
+    def __init__(self, worker: str, *, size: int = 1, seconds: float = 1.0):
+        self.worker = worker
+        self.size = max(1, size)
+        self.seconds = seconds
+        self.pending: list[tuple[CaseResult, dict, list, Context]] = []
+        self.oldest = 0.0
+
+    def add(self, result: CaseResult, values: dict, verdicts: list, ctx: Context) -> None:
+        if not self.pending:
+            self.oldest = time.monotonic()
+        self.pending.append((result, values, verdicts, ctx))
+        if len(self.pending) >= self.size or time.monotonic() - self.oldest >= self.seconds:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write what is waiting; returns how many results were still this worker's."""
+        if not self.pending:
+            return 0
+        batch, self.pending = self.pending, []
+        from .judge import PURPOSE as JUDGE_PURPOSE
+
+        # Calls the suite made but could not report (an attempt before a failure) carry the case's batch.
+        reported = {q for _, _, _, ctx in batch for q in (*ctx.query_ids, *ctx.judge_query_ids)}
+        found = Q(pk__in=reported) if reported else Q(pk__in=[])
+        run_ids = {ctx.run_id for _, _, _, ctx in batch if ctx.run_id}
+        if run_ids:
+            found |= Q(run_id__in=run_ids, batch__in=[r.pk for r, _, _, _ in batch])
+        calls = {row["pk"]: row for row in LLMQuery.objects.filter(found).values(
+            "pk", "purpose", "run_id", "batch", "status", "cost_usd", "input_tokens", "output_tokens", "latency_ms")}
+        updates, links, scores = {}, [], []
+        for result, values, verdicts, ctx in batch:
+            logged = {q: row["purpose"] for q, row in calls.items() if ctx.run_id and row["run_id"] == ctx.run_id
+                      and row["batch"] == result.pk}
+            judge_ids = set(ctx.judge_query_ids) | {q for q, p in logged.items() if p == JUDGE_PURPOSE}
+            answer_ids = (set(ctx.query_ids) | set(logged)) - judge_ids
+            rows = [calls[q] for q in answer_ids if q in calls and calls[q]["status"] != LLMQuery.Status.PENDING_MANUAL]
+            costs = [r["cost_usd"] for r in rows]
+            values = {
+                **values,
+                "calls": len(rows),
+                "cache_hits": sum(1 for r in rows if r["status"] == LLMQuery.Status.CACHE_HIT),
+                "input_tokens": sum(r["input_tokens"] for r in rows),
+                "output_tokens": sum(r["output_tokens"] for r in rows),
+                "latency_ms": sum(r["latency_ms"] or 0 for r in rows) if rows else None,
+                "cost_usd": None if any(c is None for c in costs) else sum(costs, Decimal("0")),
+                "finished_at": timezone.now() if values["status"] != CaseResult.Status.WAITING else None,
+            }
+            updates[result.pk] = values
+            links += [ResultQuery(result_id=result.pk, query_id=q, role="answer") for q in sorted(answer_ids)]
+            links += [ResultQuery(result_id=result.pk, query_id=q, role="judge") for q in sorted(judge_ids)]
+            main_query = max(ctx.query_ids) if ctx.query_ids else None
+            scores += [Score(result_id=result.pk, query_id=main_query, scorer=scorer.name, value=verdict.value,
+                             details=_jsonable(verdict.details),
+                             source=Score.Source.JUDGE if scorer.needs_context else Score.Source.AUTO)
+                       for scorer, verdict in verdicts]
+        with transaction.atomic():
+            owned = set(_update_results(updates, self.worker))
+            if not owned:
+                return 0  # every claim went to another worker (this one was presumed dead); their answers win
+            ResultQuery.objects.filter(result_id__in=owned).delete()
+            ResultQuery.objects.bulk_create([link for link in links if link.result_id in owned], ignore_conflicts=True)
+            Score.objects.filter(result_id__in=owned).exclude(source=Score.Source.HUMAN).delete()
+            Score.objects.bulk_create([score for score in scores if score.result_id in owned])
+        return len(owned)
+
+
+_RESULT_COLUMNS = ("status", "answer", "score", "error", "error_kind", "pending_query_id", "calls", "cache_hits",
+                   "input_tokens", "output_tokens", "latency_ms", "cost_usd", "finished_at")
+_RESULT_TYPES = {"status": "varchar", "answer": "jsonb", "score": "double precision", "error": "text",
+                 "error_kind": "varchar", "pending_query_id": "bigint", "calls": "integer", "cache_hits": "integer",
+                 "input_tokens": "integer", "output_tokens": "integer", "latency_ms": "integer",
+                 "cost_usd": "numeric", "finished_at": "timestamptz"}
+
+
+def _update_results(updates: dict[int, dict], worker: str) -> list[int]:
+    """One UPDATE … FROM (VALUES …) of the results still claimed by ``worker``; their ids."""
+    import json
+
+    if connection.vendor != "postgresql":  # one statement per result elsewhere (SQLite tests, dev)
+        return [pk for pk, values in updates.items()
+                if CaseResult.objects.filter(pk=pk, claimed_by=worker, status=CaseResult.Status.RUNNING).update(**values)]
+    rows, params = [], []
+    for pk, values in updates.items():
+        rows.append("(" + ", ".join(["%s::bigint"] + [f"%s::{_RESULT_TYPES[c]}" for c in _RESULT_COLUMNS]) + ")")
+        params.append(pk)
+        for column in _RESULT_COLUMNS:
+            value = values.get(column)
+            params.append(json.dumps(value) if column == "answer" and value is not None else value)
+    assignments = ", ".join(f"{c} = v.{c}" for c in _RESULT_COLUMNS)
+    sql = (f"UPDATE evals_caseresult r SET {assignments} FROM (VALUES {', '.join(rows)}) "
+           f"AS v(id, {', '.join(_RESULT_COLUMNS)}) WHERE r.id = v.id AND r.claimed_by = %s AND r.status = 'running' "
+           f"RETURNING r.id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, worker])
+        return [row[0] for row in cursor.fetchall()]
 
 
 # --- the loop --------------------------------------------------------------------------------
 
 
-def _work_thread(experiment_id: int, deadline: float | None) -> int:
+def _work_thread(experiment_id: int, deadline: float | None, threads: int = 1) -> int:
     done = 0
     worker = worker_name()
+    writer = ResultWriter(worker, size=int(getattr(settings, "EVALS_WRITE_BATCH", 8)),
+                          seconds=float(getattr(settings, "EVALS_WRITE_SECONDS", 1.0)))
     try:
         while deadline is None or time.monotonic() < deadline:
-            result_id = claim_next(experiment_id, worker)
-            if result_id is None:
+            claimed = claim_batch(experiment_id, worker, claim_size(experiment_id, threads))
+            if not claimed:
                 break
-            run_one(result_id, worker)
-            done += 1
+            for result in load_results(claimed):
+                run_one(result, worker, writer)
+                done += 1
+        writer.flush()
     finally:
         if threading.current_thread() is not threading.main_thread():
             connections.close_all()
@@ -291,11 +389,11 @@ def work(experiment_id: int, *, concurrency: int | None = None, seconds: float |
     )
     deadline = time.monotonic() + seconds if seconds else None
     if n <= 1:
-        _work_thread(experiment_id, deadline)
+        _work_thread(experiment_id, deadline, 1)
     else:
         close_old_connections()
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"eval{experiment_id}") as pool:
-            for future in [pool.submit(_work_thread, experiment_id, deadline) for _ in range(n)]:
+            for future in [pool.submit(_work_thread, experiment_id, deadline, n) for _ in range(n)]:
                 future.result()
     return finish(experiment_id)
 

@@ -300,6 +300,10 @@ EVALS_CLAIM_LEASE = env.int("EVALS_CLAIM_LEASE", default=600)
 EVALS_MAX_ATTEMPTS = env.int("EVALS_MAX_ATTEMPTS", default=3)
 EVALS_CONCURRENCY = env.int("EVALS_CONCURRENCY", default=8)
 EVALS_TASK_SECONDS = env.int("EVALS_TASK_SECONDS", default=240)
+# Cases claimed per UPDATE (fewer near the end), finished results written together per thread.
+EVALS_CLAIM_BATCH = env.int("EVALS_CLAIM_BATCH", default=8)
+EVALS_WRITE_BATCH = env.int("EVALS_WRITE_BATCH", default=8)
+EVALS_WRITE_SECONDS = env.float("EVALS_WRITE_SECONDS", default=1.0)
 EVALS_JUDGE_PROVIDER = env.str("EVALS_JUDGE_PROVIDER", default="")
 EVALS_JUDGE_MODEL = env.str("EVALS_JUDGE_MODEL", default="")
 # Interaction files older than this many days are gzip-compressed in place (<name>.json.gz);
