@@ -189,15 +189,21 @@ def import_cases(text: str, fmt: str, *, name: str, suite: str = "", owner=None,
 
 
 def replace_cases(*, name: str, suite: str, cases: list[dict], description: str = "") -> Dataset:
-    """A shipped dataset (seed_demo): a new version when the cases changed, else the current one."""
+    """A shipped dataset (seed_demo): a new version when the shipped cases changed, else the
+    current one. Cases promoted from real work are not the shipped ones: they are left out of the
+    comparison and carried over into a new version, so re-seeding never drops them."""
     current = Dataset.objects.filter(name=name).order_by("-version").first()
     wanted = sorted((c["key"], json.dumps(c["input"], sort_keys=True), json.dumps(c.get("expected"), sort_keys=True))
                     for c in cases)
+    promoted = []
     if current is not None:
+        promoted = [c for c in current.cases.all() if "promoted" in (c.tags or [])]
         have = sorted((k, json.dumps(i, sort_keys=True), json.dumps(e, sort_keys=True))
-                      for k, i, e in current.cases.values_list("key", "input", "expected"))
+                      for k, i, e, tags in current.cases.values_list("key", "input", "expected", "tags")
+                      if "promoted" not in (tags or []))
         if have == wanted:
             return current
+    shipped_keys = {c["key"] for c in cases}
     with transaction.atomic():
         version = (current.version + 1) if current else 1
         dataset = Dataset.objects.create(name=name, version=version, suite=suite, description=description)
@@ -205,5 +211,9 @@ def replace_cases(*, name: str, suite: str, cases: list[dict], description: str 
             Case(dataset=dataset, key=c["key"], input=c["input"], expected=c.get("expected"), tags=c.get("tags", []),
                  source=c.get("source", "shipped"))
             for c in cases
+        ] + [
+            Case(dataset=dataset, key=c.key, input=c.input, expected=c.expected, tags=c.tags, source=c.source,
+                 source_query_id=c.source_query_id, created_by_id=c.created_by_id)
+            for c in promoted if c.key not in shipped_keys
         ], batch_size=2000)
     return dataset

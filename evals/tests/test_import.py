@@ -81,3 +81,20 @@ def test_the_command_prints_each_bad_line(tmp_path, capsys):
     with pytest.raises(CommandError):
         call_command("eval", "import", str(path), "--dataset", "demo.x")
     assert "cases.csv: line 2: 1 cells, but the header has 2 columns." in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_reseeding_a_shipped_dataset_keeps_the_cases_promoted_into_it():
+    from evals import promote
+    from evals.importing import replace_cases
+    from evals.models import Dataset
+
+    shipped = [{"key": "a", "input": {"text": "A"}, "expected": "x"}]
+    replace_cases(name="tests.seeded", suite="tests.seeded", cases=shipped)
+    promote(dataset="tests.seeded", input={"text": "real"}, expected="y", source="llm.LLMQuery:1")
+    same = replace_cases(name="tests.seeded", suite="tests.seeded", cases=shipped)
+    assert same.version == 1 and same.cases.count() == 2  # the promoted case does not make the shipped ones "changed"
+    changed = replace_cases(name="tests.seeded", suite="tests.seeded", cases=shipped + [{"key": "b", "input": {"text": "B"}}])
+    assert changed.version == 2
+    assert sorted(changed.cases.values_list("key", flat=True)) == ["a", "b", "promoted:llm.LLMQuery:1"]
+    assert Dataset.objects.get(name="tests.seeded", version=1).cases.count() == 2  # the old version keeps its cases
