@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 from notes.models import Note
 from notes.views import get_note_for_user
 
-from . import pipeline, webhooks
+from . import feedback, pipeline, webhooks
 from config.csp import allow_diagram_styles
 from .forms import ApiKeyForm, BatchForm, EditForm, GenerateForm, WebhookForm
 from .models import BatchRun, NoteArtifact, UserApiKey, Webhook
@@ -92,6 +92,35 @@ def status(request, pk: int):
 def detail(request, pk: int):
     artifact = get_artifact_for_user(request, pk)
     return render(request, "artifacts/detail.html", {"a": artifact, "history": artifact.history()})
+
+
+@require_POST
+def promote(request, pk: int):
+    """Make this artifact a case of the faithfulness suite (an edited version's text is the expected answer)."""
+    import evals
+
+    artifact = get_artifact_for_user(request, pk)
+    try:
+        case = feedback.promote(artifact, request.user)
+    except evals.PromotionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, gettext("Added to %(dataset)s as case %(key)s.") % {"dataset": case.dataset, "key": case.key})
+    return redirect(artifact)
+
+
+@require_POST
+def rate(request, pk: int):
+    import evals
+
+    artifact = get_artifact_for_user(request, pk)
+    try:
+        feedback.rate(artifact, request.user, request.POST.get("stars"))
+    except evals.PromotionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, gettext("Thank you: your rating is kept with the call that wrote this."))
+    return redirect(artifact)
 
 
 @require_POST

@@ -10,13 +10,14 @@ def queue_names(prefix: str = "") -> dict[str, str]:
 
 
 # (task name pattern, queue kind). Interactive: artifacts, wizard steps, playground jobs, webhooks.
-# Bulk: segmentation, codegen, bulk product generation, the periodic jobs (ops.tasks, the rollup and
+# Bulk: segmentation, codegen, bulk product generation, evaluation experiments, the periodic jobs (ops.tasks, the rollup and
 # cache tasks of llm). Images: every image task. The first matching pattern wins.
 ROUTES = [
     ("segmentation.tasks.*", "bulk"),
     ("codegen.tasks.*", "bulk"),
     ("products.tasks.run_bulk_item", "bulk"),
     ("ops.tasks.*", "bulk"),
+    ("evals.tasks.*", "bulk"),
     ("llm.tasks.rebuild_recent_rollups", "bulk"),
     ("llm.tasks.prune_cache", "bulk"),
     ("llm.tasks.run_image_job", "images"),

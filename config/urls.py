@@ -22,4 +22,5 @@ urlpatterns = [
     path("products/", include("products.urls")),
     path("segmentation/", include("segmentation.urls")),
     path("codegen/", include("codegen.urls")),
+    path("evals/", include("evals.urls")),
 ]

@@ -9,7 +9,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext, gettext_lazy
 
-from . import budgets, usage
+from . import budgets, hooks, usage
 
 
 class DashboardForm(forms.Form):
@@ -67,7 +67,20 @@ def dashboard(request):
         "chart_models": _chart("bar", [f"{r['model_name']}" for r in breakdowns["model"]],
                                [(gettext("Spend (USD)"), [r["cost_usd"] for r in breakdowns["model"]])]),
     }
+    context["quality_rows"] = _quality_rows(request.user, f, qs) if hooks.has_quality() else None
+    context["panels"] = hooks.panels("dashboard", request, filters=f)
     return render(request, "llm/dashboard.html", context)
+
+
+def _quality_rows(viewer, f: usage.Filters, qs) -> list[dict]:
+    """Spend per purpose and model with the mean score of their calls (scores come from the
+    apps registered in llm.hooks; llm does not know how they were scored)."""
+    scores = hooks.quality(viewer, f)
+    rows = usage.per_purpose_model(qs)
+    for r in rows:
+        mean, n = scores.get((r["purpose"], r["model_name"]), (None, 0))
+        r["quality"], r["quality_n"] = mean, n
+    return rows
 
 
 def export_csv(request):

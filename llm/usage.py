@@ -102,6 +102,11 @@ def breakdown(qs, dimension: str) -> list[dict]:
     return rows
 
 
+def per_purpose_model(qs) -> list[dict]:
+    return [_clean(r) for r in qs.values("purpose", "provider_name", "model_name").annotate(**SUMS)
+            .order_by("purpose", "-cost_usd", "model_name")]
+
+
 def percentile_ms(hist: list[int], p: float) -> int | None:
     """The bucket bound under which ``p`` of the calls fall (an upper estimate)."""
     total = sum(hist)

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
 
-from . import interactions
+from . import hooks, interactions
 from .errors import LLMError
 from .estimate import estimate
 from .forms import PasteForm, PromptForm, QueryFilterForm
@@ -59,7 +59,8 @@ def call_detail(request, pk: int):
             document = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
         except (FileNotFoundError, OSError, ValueError):
             document = None
-    return render(request, "llm/call_detail.html", {"row": row, "document": document, "intact": intact})
+    return render(request, "llm/call_detail.html", {"row": row, "document": document, "intact": intact,
+                                                    "panels": hooks.panels("call_detail", request, row=row)})
 
 
 def call_file(request, pk: int):

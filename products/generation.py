@@ -59,6 +59,9 @@ class LLMOptions:
     user: Any = None
     run_id: str = ""
     fresh: bool = False  # skip the llm answer cache (the user asked for a new answer)
+    # Set by evaluation runs (products/evals.py): the case's batch number and the variant's parameters.
+    batch: int | None = None
+    temperature: float | None = None
 
 
 @dataclass
@@ -277,6 +280,8 @@ def _ask(step: str, messages: list[dict], schema, options: LLMOptions, template_
             validation_retries=conf.validation_retries(),
             template_version=template_name,
             cache=not options.fresh,
+            batch=options.batch,
+            temperature=options.temperature,
         )
     except ManualAnswerPending as exc:
         calls.extend(_records(before, exc.query_id, prompt))
@@ -333,18 +338,19 @@ def category_schema(outline: list[dict]) -> dict:
     }
 
 
-def identify_category(text: str, options: LLMOptions) -> CategoryChoice:
+def identify_category(text: str, options: LLMOptions, *, template_name: str = IDENTIFY_TEMPLATE) -> CategoryChoice:
+    """``template_name`` is another version of the prompt (an evaluation's variant)."""
     text = clean_text(text)
     outline = catalog.outline()
     if not any(c["subcategories"] for c in outline):
         raise GenerationError("The catalog has no subcategories yet: add some in admin or run manage.py seed_demo.")
     schema = category_schema(outline)
-    messages = [{"role": "user", "content": template(IDENTIFY_TEMPLATE).format(catalog=_catalog_text(outline), text=text)}]
+    messages = [{"role": "user", "content": template(template_name).format(catalog=_catalog_text(outline), text=text)}]
     calls: list[CallRecord] = []
     rounds = conf.validation_retries() + 1
     for _ in range(rounds):
         try:
-            result = _ask("identify_category", messages, schema, options, IDENTIFY_TEMPLATE, calls)
+            result = _ask("identify_category", messages, schema, options, template_name, calls)
         except GenerationError as exc:
             if isinstance(exc.__cause__, LLMInvalidOutputError):
                 raise GenerationError(

@@ -9,6 +9,7 @@ urlpatterns = [
     path("generate/", views_generation.wizard_start, name="wizard"),
     path("generate/<int:pk>/", views_generation.wizard_session, name="wizard-session"),
     path("generate/<int:pk>/step/<int:step>/", views_generation.wizard_step, name="wizard-step"),
+    path("generate/<int:pk>/promote/", views_generation.wizard_promote, name="wizard-promote"),
     path("generate/bulk/", views_generation.bulk_list, name="bulk"),
     path("generate/bulk/<int:pk>/", views_generation.bulk_detail, name="bulk-detail"),
 ]

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django.utils.translation import gettext, gettext_lazy
 
-from . import bulk, catalog, pipeline
+from . import bulk, catalog, feedback, pipeline
 from .forms import AttributesForm, BulkUploadForm, ContentForm, RawInputForm, SubcategoryChoiceForm, attribute_field_name
 from .generation import GenerationError
 from .models import BulkGenerationJob, GenerationSession, Step, StepStatus, Subcategory
@@ -133,6 +133,7 @@ def _category_step(request, session):
             subcategory = form.cleaned_data["subcategory"]
         if subcategory is not None:
             pipeline.choose_subcategory(session, subcategory)
+            feedback.category_chosen(session, request.user)
             pipeline.run_map(session)
             return redirect(step_url(session, 3))
     return render(request, "products/wizard_category.html", {**_context(request, session, 2), "form": form})
@@ -149,6 +150,7 @@ def _attributes_step(request, session):
     form = AttributesForm(definitions, request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         pipeline.update_attributes(session, form.values_by_name())
+        feedback.attributes_reviewed(session, request.user)
         if action == "continue":
             pipeline.run_generate(session)
             return redirect(step_url(session, 4))
@@ -191,6 +193,22 @@ def _content_step(request, session):
         request, "products/wizard_content.html",
         {**_context(request, session, 4), "form": form, "problems": problems, "save_errors": save_errors},
     )
+
+
+@require_http_methods(["POST"])
+def wizard_promote(request, pk: int):
+    """Make this session cases of the product suites, with the person's choices as the expected answers."""
+    import evals
+
+    session = get_session_for_user(request, pk)
+    try:
+        cases = feedback.promote(session, request.user)
+    except evals.PromotionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, gettext("Added to the evaluation datasets: %(names)s.") % {
+            "names": ", ".join(str(c.dataset) for c in cases)})
+    return redirect(request.POST.get("next") if request.POST.get("next", "").startswith("/products/") else step_url(session, furthest_step(session)))
 
 
 # --- Bulk -------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def clean_product_ids(product_ids) -> list[int]:
 
 
 def start_run(*, owner, product_ids, category: str, provider: str | None = None, model: str | None = None,
-              temperature: float | None = None) -> SegmentationRun:
+              temperature: float | None = None, fresh: bool = False) -> SegmentationRun:
     """Validate the input, create the run, its products and its extract batches (nothing is called yet)."""
     category = (category or "").strip()
     if not category:
@@ -117,7 +117,8 @@ def start_run(*, owner, product_ids, category: str, provider: str | None = None,
     with transaction.atomic():
         run = SegmentationRun.objects.create(
             id=run_id, owner=owner, category_name=category, total_products=len(ids),
-            model_config={"provider": provider_row.name, "model": model_row.name, "temperature": temperature},
+            model_config={"provider": provider_row.name, "model": model_row.name, "temperature": temperature,
+                          **({"fresh": True} if fresh else {})},  # fresh: never answered from llm's cache
             processing_params=params,
         )
         _insert_run_products(run.pk, ids)
@@ -443,7 +444,7 @@ def _ask(run: SegmentationRun, *, stage: str, batch_no: int | None, prompt: str,
                 temperature=config.get("temperature"), user=run.owner, run=run.pk, interaction_type=interaction_type,
                 batch=batch_no, context={**(context or {}), "category": run.category_name, "expected_ids": wanted,
                                          "round": round_no + 1},
-                template_version=prompting.VERSION,
+                template_version=prompting.VERSION, cache=not config.get("fresh", False),
             )
             text, data = result.text, result.parsed.model_dump()
         except LLMTruncatedError as exc:

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "segmentation",
     "codegen",
     "ops",
+    "evals",
 ]
 
 MIDDLEWARE = [
@@ -327,6 +328,21 @@ LLM_JOB_STALE_AFTER = env.int("LLM_JOB_STALE_AFTER", default=900)  # s; a "runni
 # re-enqueued, at most WATCHDOG_MAX_RESUMES times; after that it is marked failed with the reason.
 WATCHDOG_STALE_AFTER = env.int("WATCHDOG_STALE_AFTER", default=900)  # s
 WATCHDOG_MAX_RESUMES = env.int("WATCHDOG_MAX_RESUMES", default=3)
+# Evaluations (evals/): a claimed case whose worker went quiet this long may be taken by another
+# worker (it must outlast the slowest call plus its judge), at most EVALS_MAX_ATTEMPTS claims;
+# EVALS_CONCURRENCY cases in flight per task; a task hands over to a fresh one after
+# EVALS_TASK_SECONDS (well inside the bulk queue's time limit). The judge's provider/model
+# default to the platform's defaults.
+EVALS_CLAIM_LEASE = env.int("EVALS_CLAIM_LEASE", default=600)
+EVALS_MAX_ATTEMPTS = env.int("EVALS_MAX_ATTEMPTS", default=3)
+EVALS_CONCURRENCY = env.int("EVALS_CONCURRENCY", default=8)
+EVALS_TASK_SECONDS = env.int("EVALS_TASK_SECONDS", default=240)
+# Cases claimed per UPDATE (fewer near the end), finished results written together per thread.
+EVALS_CLAIM_BATCH = env.int("EVALS_CLAIM_BATCH", default=8)
+EVALS_WRITE_BATCH = env.int("EVALS_WRITE_BATCH", default=8)
+EVALS_WRITE_SECONDS = env.float("EVALS_WRITE_SECONDS", default=1.0)
+EVALS_JUDGE_PROVIDER = env.str("EVALS_JUDGE_PROVIDER", default="")
+EVALS_JUDGE_MODEL = env.str("EVALS_JUDGE_MODEL", default="")
 # Interaction files older than this many days are gzip-compressed in place (<name>.json.gz);
 # 0 keeps them as they are. Only "compress" exists for now; `manage.py segment_migrate_to_s3`
 # moves one segmentation run's files to S3.

@@ -30,6 +30,9 @@ class Command(BaseCommand):
             notes_created = seed_notes(user)
         catalog = seed_catalog()
         llm_status = self._llm_defaults()
+        from evals.promotion import seed_datasets
+
+        datasets = seed_datasets()  # after the catalog: the product suites' labels are its products
 
         self.stdout.write(f"Demo user: {user_status}.")
         self.stdout.write(f"Notes: {notes_created} sample notes created.")
@@ -38,6 +41,7 @@ class Command(BaseCommand):
             f"{catalog.attribute_definitions} attribute definitions and {catalog.products} products created."
         )
         self.stdout.write(f"LLM providers: {llm_status}.")
+        self.stdout.write(f"Evaluation datasets: {', '.join(datasets.values()) or 'none'}.")
         self.stdout.write(self.style.SUCCESS(f"Demo login: {DEMO_USERNAME} / {password}  at {LOGIN_URL}"))
 
     def _demo_user(self) -> tuple[str, str]:

@@ -1,0 +1,39 @@
+"""Celery face of the runner (the bulk queue): one task per experiment at a time, each running
+EVALS_CONCURRENCY cases at once for at most EVALS_TASK_SECONDS, then handing over to a fresh task."""
+
+from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import OperationalError, transaction
+
+from . import runner
+
+
+def enqueue(experiment_id: int) -> None:
+    transaction.on_commit(lambda: run_experiment.delay(experiment_id))
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=5, retry_backoff_max=60, max_retries=3)
+def run_experiment(experiment_id: int) -> str:
+    experiment = runner.work(experiment_id, seconds=settings.EVALS_TASK_SECONDS)
+    if runner.has_claimable(experiment_id):
+        run_experiment.delay(experiment_id)
+        return "continued"
+    return experiment.status
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def resume_stale_experiments() -> list[int]:
+    """Experiments with a claim whose worker died: enqueue them again (their other cases go on)."""
+    ids = runner.stale_experiments()
+    for pk in ids:
+        run_experiment.delay(pk)
+    return ids
+
+
+@worker_ready.connect
+def _resume_after_worker_restart(sender=None, **kwargs):
+    try:
+        resume_stale_experiments.delay()
+    except Exception:  # the broker may be down at start-up; `manage.py eval resume` still works
+        pass
