@@ -42,7 +42,7 @@ FILL = """
 INSERT INTO llm_llmquery (user_id, purpose, run_id, interaction_type, batch, provider_id, model_id, provider_name,
   model_name, params, input_tokens, cached_input_tokens, cache_write_input_tokens, output_tokens, reasoning_tokens,
   cost_usd, saved_cost_usd, latency_ms, status, http_status, error, attempt, key_source, cache_key, request_id,
-  file_path, file_sha256, created_at, finished_at)
+  file_path, file_sha256, cache_write_1h_input_tokens, price_tier, stop_reason, created_at, finished_at)
 SELECT u.ids[1 + x.usr],
        (ARRAY['artifacts.summary','artifacts.quiz','segmentation.extract_taxonomy','segmentation.refine_assignments',
               'codegen.step_3_3','products.generate'])[1 + x.pur],
@@ -55,7 +55,7 @@ SELECT u.ids[1 + x.usr],
        CASE WHEN x.st < 85 THEN 'ok' WHEN x.st < 92 THEN 'cache_hit' WHEN x.st < 95 THEN 'rate_limited'
             WHEN x.st < 97 THEN 'invalid_output' WHEN x.st < 99 THEN 'error' ELSE 'timeout' END,
        200, '', CASE WHEN x.st >= 92 THEN 2 ELSE 1 END,
-       CASE WHEN x.usr = 6 THEN 'user' WHEN x.usr = 7 THEN 'manual' ELSE 'app' END, '', '', '', '',
+       CASE WHEN x.usr = 6 THEN 'user' WHEN x.usr = 7 THEN 'manual' ELSE 'app' END, '', '', '', '', 0, '', '',
        now() - ((abs(hashtext(g::text || 'd')) % 90) || ' days')::interval - ((abs(hashtext(g::text || 't')) % 86400) || ' seconds')::interval, now()
 FROM generate_series(__START__::bigint, __END__::bigint) AS g
 CROSS JOIN LATERAL (SELECT (abs(hashtext(g::text || 'u')) % 8)::int AS usr) AS a

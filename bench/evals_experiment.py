@@ -23,7 +23,13 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--db-url", help="the database to use (default: DATABASE_URL)")
+    parser.add_argument("--tiny", action="store_true", help="20 cases, 4 in flight: checks that the script runs")
     args = parser.parse_args()
+    if args.tiny:
+        args.cases, args.latency, args.concurrency = 20, 0.01, 4
+    if args.db_url:
+        os.environ["DATABASE_URL"] = args.db_url
 
     import django
 

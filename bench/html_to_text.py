@@ -78,7 +78,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,40000,100000,1000000,2000000,9000000")
     ap.add_argument("--before-cap", type=float, default=15.0, help="stop the old parser's sizes past this many seconds")
+    ap.add_argument("--tiny", action="store_true", help="two small sizes, to check that the script runs")
     args = ap.parse_args()
+    if args.tiny:
+        args.sizes, args.before_cap = "1000,2000", 1.0
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} parse cap={DEFAULT_MAX_HTML:,} chars")
     print(f"{'shape':<12} {'size':>10} {'before s':>10} {'after s':>9}")

@@ -44,7 +44,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="2500,10000,40000,200000")
     ap.add_argument("--before-cap", type=float, default=10.0)
+    ap.add_argument("--tiny", action="store_true", help="two small sizes, to check that the script runs")
     args = ap.parse_args()
+    if args.tiny:
+        args.sizes, args.before_cap = "1000,2000", 1.0
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f}")
     print(f"{'shape':<10} {'size':>9} {'before s':>10} {'after s':>9}")

@@ -38,6 +38,7 @@ class World:
     codegen_run: object = None
     codegen_file: object = None
     token: object = None
+    experiment: object = None
     raw_token: str = ""
 
 
@@ -126,4 +127,9 @@ def build_world(owner, *, text: str = "plain text", fake=None) -> World:
         content=text, purpose=text,
     )
     w.token, w.raw_token = ApiToken.issue(owner, "security")
+    from evals.models import Dataset, Experiment
+
+    dataset = Dataset.objects.create(name="products.identify_category", suite="products.identify_category", owner=owner)
+    w.experiment = Experiment.objects.create(suite="products.identify_category", dataset=dataset, owner=owner,
+                                             status=Experiment.Status.DONE)
     return w
