@@ -11,12 +11,13 @@ from .errors import (
     LLMBlockedError,
     LLMContextWindowExceeded,
     LLMError,
+    LLMInvalidOutputError,
     LLMPausedError,
     LLMRefusedError,
     LLMTruncatedError,
 )
 from .models import LLMQuery
-from .providers.base import STOP_BLOCKED, STOP_CONTEXT, STOP_PAUSED, STOP_REFUSED, ProviderResponse
+from .providers.base import STOP_BLOCKED, STOP_CONTEXT, STOP_NO_ANSWER, STOP_PAUSED, STOP_REFUSED, ProviderResponse
 
 
 def is_terminal(response: ProviderResponse) -> bool:
@@ -50,6 +51,11 @@ def terminal(response: ProviderResponse, *, provider: str, model: str, limit: in
             f"{provider}/{model} stopped early: {detail} (query #{query_id}); continue from the partial answer or ask "
             "for less.",
             partial_text=text, query_id=query_id,
+        )
+    if response.stop == STOP_NO_ANSWER:
+        return LLMQuery.Status.INVALID_OUTPUT, f"No answer: {detail}.", LLMInvalidOutputError(
+            f"{provider}/{model}: {detail} (query #{query_id}); try again or rephrase the request.",
+            last_text=text, query_id=query_id,
         )
     why = f": {detail}" if detail else ""
     return LLMQuery.Status.TRUNCATED, f"The answer hit the {limit}-token output limit and was cut off{why}.", LLMTruncatedError(

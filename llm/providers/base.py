@@ -55,6 +55,7 @@ STOP_REFUSED = "refused"  # the model declined (OpenAI message.refusal, Anthropi
 STOP_BLOCKED = "blocked"  # a safety filter stopped it (OpenAI content_filter, Gemini SAFETY…, promptFeedback)
 STOP_CONTEXT = "context_exceeded"  # Anthropic model_context_window_exceeded
 STOP_PAUSED = "paused"  # Anthropic pause_turn
+STOP_NO_ANSWER = "no_answer"  # finished for another reason with no text at all (Gemini OTHER, MALFORMED_FUNCTION_CALL…)
 
 
 @dataclass

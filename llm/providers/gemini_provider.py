@@ -7,7 +7,7 @@ from google.genai import types
 
 from ..errors import ProviderCallError
 from .base import (
-    STOP_BLOCKED, Provider, ProviderRequest, ProviderResponse, Usage, cached_client, connection_error, error_for_status,
+    STOP_BLOCKED, STOP_NO_ANSWER, Provider, ProviderRequest, ProviderResponse, Usage, cached_client, connection_error, error_for_status,
     sdk_error_body, timeout_error,
 )
 from .schema import inline_refs
@@ -72,6 +72,13 @@ class GeminiProvider(Provider):
         elif finish == "MAX_TOKENS" and not text and thoughts:
             detail = (f"the model spent the whole output budget thinking ({thoughts} thinking tokens) and wrote no answer; "
                       "raise max_tokens or lower the thinking budget")
+        elif not text and finish not in ("", "STOP", "MAX_TOKENS"):
+            # OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL, NO_IMAGE… with nothing written:
+            # not a usable (empty) answer, and not worth caching (google.genai.types.FinishReason).
+            stop = STOP_NO_ANSWER
+            detail = f"the model finished with {finish} and wrote no answer"
+            if candidate and candidate.finish_message:
+                detail += f": {candidate.finish_message}"
         return ProviderResponse(
             stop=stop,
             stop_detail=detail,

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from llm.errors import (
     LLMBlockedError,
     LLMContextWindowExceeded,
+    LLMInvalidOutputError,
     LLMPausedError,
     LLMQuotaExhausted,
     LLMRefusedError,
@@ -66,8 +67,11 @@ def test_a_refused_call_is_billed_and_the_budget_sees_it(providers, fake):
     ("gemini", Reply(block_reason="BLOCKLIST"), LLMBlockedError, "blocked", "BLOCKLIST"),
     ("gemini", Reply(text="", finish_reason="MAX_TOKENS", usage={"reasoning_tokens": 900}), LLMTruncatedError,
      "truncated", "MAX_TOKENS"),
+    ("gemini", Reply(text="", finish_reason="OTHER"), LLMInvalidOutputError, "invalid_output", "OTHER"),
+    ("gemini", Reply(text="", finish_reason="MALFORMED_FUNCTION_CALL"), LLMInvalidOutputError, "invalid_output",
+     "MALFORMED_FUNCTION_CALL"),
 ], ids=["openai-content_filter", "anthropic-context", "anthropic-pause_turn", "gemini-prohibited", "gemini-prompt-block",
-        "gemini-thinking-only"])
+        "gemini-thinking-only", "gemini-other-no-text", "gemini-malformed-call-no-text"])
 def test_other_terminal_stop_reasons_are_never_ok(providers, fake, provider, reply, exc_type, status, stop_reason):
     fake.script(reply)
     with pytest.raises(exc_type) as info:
