@@ -6,18 +6,20 @@ from __future__ import annotations
 import csv
 import json
 
+from llm.csv_export import safe_cell as safe_text
+
 from .models import CaseResult, Experiment
 
-DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = ["experiment", "variant", "case", "status", "score", "scores", "error_kind", "error", "cost_usd",
            "input_tokens", "output_tokens", "latency_ms", "cache_hits", "input", "expected", "answer"]
 
 
 def safe_cell(value) -> str:
+    """Every cell as text (JSON for dicts and lists), escaped by llm's one CSV helper: a negative
+    number is text here too, so it gets the prefix."""
     if value is None:
         return ""
-    text = value if isinstance(value, str) else (json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value))
-    return "'" + text if text.startswith(DANGEROUS) else text
+    return safe_text(json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value))
 
 
 def rows(experiment: Experiment):
