@@ -9,7 +9,7 @@ from datetime import date
 
 from django.db.models import Count, Q, Sum
 
-from llm import usage as llm_usage
+from llm.records import usage as llm_usage
 
 from .models import NoteArtifact, OtherArtifactRequest
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from llm import tokens
+from llm.calls import tokens
 
 from . import conf
 
@@ -25,7 +25,7 @@ CUT_MARKER = "\n[… cut to fit the model's context window]"
 # Page text is extracted at most this many characters per token of budget, so a 10 MB page
 # section is never parsed or tokenised in full (English runs about 4 characters per token).
 CHARS_PER_TOKEN_CEILING = 8
-MESSAGE_OVERHEAD_TOKENS = 16  # chat framing of two messages (see llm.tokens.count_messages)
+MESSAGE_OVERHEAD_TOKENS = 16  # chat framing of two messages (see llm.calls.tokens.count_messages)
 RELATED_LIMIT = 20
 RELATED_ITEM_CHARS = 600
 METADATA_ITEM_CHARS = 300

@@ -123,7 +123,7 @@ class NoteArtifact(models.Model):
 
 
 class ArtifactImage(models.Model):
-    """An image made for an image artifact by llm's image service (``llm.images``).
+    """An image made for an image artifact by llm's image service (``llm.calls.images``).
 
     ``image`` and ``thumbnail`` name the files llm stored (in the default storage); the
     browser gets them through llm's owner-only image view.

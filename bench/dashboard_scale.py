@@ -2,7 +2,7 @@
 1,000,000 LLMQuery rows spread over 90 days, in PostgreSQL.
 
 Rows are generated inside PostgreSQL (generate_series), the daily rollup is rebuilt from them
-(`llm.rollups.rebuild`, the same GROUP BY as `manage.py llm rebuild-rollups`), then each page is
+(`llm.records.rollups.rebuild`, the same GROUP BY as `manage.py llm rebuild-rollups`), then each page is
 requested repeatedly through Django's test client as a staff user (who sees everyone's
 numbers, the heaviest view) with the default 30-day range. Prints median and p95 per size and
 the ratio. Run: DATABASE_URL=postgres://… .venv/bin/python bench/dashboard_scale.py [--sizes 10000,1000000]
@@ -96,7 +96,7 @@ def main(argv=None):
         from django.contrib.auth import get_user_model
 
         from llm.models import LLMQuery, UsageDaily
-        from llm.rollups import rebuild
+        from llm.records.rollups import rebuild
 
         User = get_user_model()
         staff = User.objects.create_user("bench-staff", password="x", is_staff=True)

@@ -100,7 +100,7 @@ def one_round(sdk, complete, litellm_call, n: int) -> dict[str, list[float]]:
 
 
 def run_scenario(name: str, sdk, complete, litellm_call, n: int, rounds: int) -> dict[str, float]:
-    from llm import interaction_writer
+    from llm.records import interaction_writer
     from llm.models import LLMQuery
 
     for _ in range(min(30, n)):  # warm up every path (imports, connection pools, caches)
@@ -124,7 +124,7 @@ def run_scenario(name: str, sdk, complete, litellm_call, n: int, rounds: int) ->
     assert interaction_writer.flush(timeout=60), "the background writer did not catch up"
     last = LLMQuery.objects.filter(purpose="bench.overhead").order_by("-id").first()
     assert last is not None and last.status == "ok" and last.file_sha256, "the calls were not logged as expected"
-    from llm import interactions
+    from llm.records import interactions
 
     assert interactions.verify(last.file_path, last.file_sha256), "the last interaction file is not as logged"
 
@@ -174,7 +174,7 @@ def main() -> int:
         from llm import definitions
         from llm.bootstrap import ensure_defaults
         from llm.models import Budget, LLMProvider
-        from llm.service import complete
+        from llm.calls.service import complete
 
         ensure_defaults()
         os.environ["OPENAI_API_KEY"] = "sk-bench"

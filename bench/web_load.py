@@ -130,7 +130,7 @@ def build_data(sizes: list[int], sessions: int) -> dict:
 
     from artifacts.models import ArtifactType, NoteArtifact
     from llm.models import LLMQuery
-    from llm.rollups import rebuild
+    from llm.records.rollups import rebuild
     from notes.models import Note
     from segmentation.tests.fakes import make_finished_run, make_products
 

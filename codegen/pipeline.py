@@ -21,13 +21,13 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from llm import structured
-from llm.content import image_part
+from llm.calls import structured
+from llm.calls.content import image_part
 from llm.errors import LLMError, LLMTruncatedError, ManualAnswerPending
-from llm.interactions import new_run_id, write_prompt_archive
+from llm.records.interactions import new_run_id, write_prompt_archive
 from llm.models import LLMQuery
 from llm.providers import get_provider, resolve_model
-from llm.service import complete
+from llm.calls.service import complete
 
 from . import checks, conf
 from .mockups import extension_for

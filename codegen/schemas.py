@@ -1,4 +1,4 @@
-"""Structured answers the steps ask for (validated with pydantic by llm.structured)."""
+"""Structured answers the steps ask for (validated with pydantic by llm.calls.structured)."""
 
 from pydantic import BaseModel, Field
 

@@ -60,7 +60,7 @@ class Context:
                 kwargs[key] = params[key]
         return kwargs
 
-    def complete(self, *, purpose: str, **kwargs) -> llm.service.Completion:  # type: ignore[name-defined]
+    def complete(self, *, purpose: str, **kwargs) -> llm.calls.service.Completion:  # type: ignore[name-defined]
         """``llm.complete`` for this variant: its provider, model, parameters; the calls recorded."""
         merged = {**self.call_kwargs(), "template_version": self.template_key, **kwargs}
         try:

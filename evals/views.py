@@ -104,7 +104,7 @@ def promote_query(request, pk: int):
     correction (JSON or text) as the expected value."""
     import json
 
-    from llm.views import get_query_for_user
+    from llm.web.views import get_query_for_user
 
     from .promotion import PromotionError, promote
 
@@ -132,7 +132,7 @@ def _query_input(query) -> dict:
     """The call's request from its interaction file (the messages it sent)."""
     import json
 
-    from llm import interactions
+    from llm.records import interactions
 
     try:
         doc = json.loads(interactions.read(query.file_path)) if query.file_path else {}

@@ -3,7 +3,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from . import interactions
+from .records import interactions
 from .errors import LLMError
 from .models import (
     Budget,
@@ -179,7 +179,7 @@ class BudgetAdmin(admin.ModelAdmin):
 
     @admin.display(description="Spent this period")
     def spent_this_period(self, obj):
-        from .budgets import period_start
+        from .calls.budgets import period_start
 
         row = obj.usage.filter(period_start=period_start(obj.period)).first()
         return f"${row.spent_usd:.4f}" if row else "$0"

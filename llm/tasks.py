@@ -35,7 +35,7 @@ def _run(task, model, pk: int, runner) -> None:
 
 @shared_task(bind=True, acks_late=True)
 def run_llm_job(self, job_id: int) -> None:
-    from .jobs import run_job
+    from .calls.jobs import run_job
     from .models import LLMJob
 
     _run(self, LLMJob, job_id, run_job)
@@ -43,7 +43,7 @@ def run_llm_job(self, job_id: int) -> None:
 
 @shared_task(bind=True, acks_late=True)
 def run_image_job(self, image_id: int) -> None:
-    from .images import run_job
+    from .calls.images import run_job
     from .models import GeneratedImage
 
     _run(self, GeneratedImage, image_id, run_job)
@@ -58,7 +58,7 @@ def rebuild_recent_rollups(days: int | None = None) -> int:
     from django.conf import settings
     from django.utils import timezone
 
-    from .rollups import rebuild
+    from .records.rollups import rebuild
 
     days = settings.LLM_ROLLUP_DAYS if days is None else days
     if days < 1:
@@ -70,13 +70,13 @@ def rebuild_recent_rollups(days: int | None = None) -> int:
 @shared_task(acks_late=True)
 def prune_cache() -> int:
     """Delete expired answer-cache entries (beat, every few hours)."""
-    from .cache import prune_expired
+    from .calls.cache import prune_expired
 
     return prune_expired()
 
 
 def _warm_up(**kwargs) -> None:
-    from .warmup import warm_up
+    from .calls.warmup import warm_up
 
     try:
         warm_up()
@@ -90,8 +90,8 @@ worker_ready.connect(_warm_up, weak=False)
 
 
 def _repair_interactions(**kwargs) -> None:
-    """Store the files a killed process left in its journal (llm/interaction_writer.py)."""
-    from .interaction_writer import repair
+    """Store the files a killed process left in its journal (llm/records/interaction_writer.py)."""
+    from .records.interaction_writer import repair
 
     try:
         repair()

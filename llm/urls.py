@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import dashboard_views, views
+from .web import dashboard_views, views
 
 app_name = "llm"
 urlpatterns = [

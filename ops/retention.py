@@ -2,7 +2,7 @@
 place (``<name>.json`` -> ``<name>.json.gz``, same folder), and every row naming the file
 (LLMQuery, the answer cache, segmentation's interaction index) is pointed at the new name.
 
-The recorded sha256 stays that of the uncompressed JSON: ``llm.interactions.read`` unpacks a
+The recorded sha256 stays that of the uncompressed JSON: ``llm.records.interactions.read`` unpacks a
 ``.gz`` file, so ``verify`` and the call pages work as before. A file whose content does not
 match its sha256 is left alone and reported.
 """
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from llm import interactions
+from llm.records import interactions
 from llm.models import LLMCacheEntry, LLMQuery
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@
         --products 2000 --delay 0.2 --concurrency 8 [--workers 12] [--celery]
 
 ``--concurrency`` is the number of LLM requests in flight at once: the bench model's
-``max_concurrent``, which the llm service enforces across processes (llm/concurrency.py), and
+``max_concurrent``, which the llm service enforces across processes (llm/calls/concurrency.py), and
 which the fake provider checks from its side (its peak of requests in flight is printed).
 ``--workers`` (default concurrency + concurrency / 2) is how many batches run side by side: the
 workers beyond the limit prepare their next call while the others wait for their answers, and
@@ -292,8 +292,8 @@ def main(argv=None) -> int:
             LLMCacheEntry.objects.filter(provider_name=provider.name).delete()
             print(f"Celery worker ready: prefork, {args.workers} processes; warm-up run {warm_run.status}")
         else:
-            # A Celery worker warms up when it starts (llm/warmup.py): measure the run, not the process start.
-            from llm.warmup import warm_up
+            # A Celery worker warms up when it starts (llm/calls/warmup.py): measure the run, not the process start.
+            from llm.calls.warmup import warm_up
 
             print(f"warmed up (as a worker does at start): {', '.join(warm_up()) or 'nothing'}")
         sampler = RSSSampler()

@@ -19,7 +19,8 @@ from django.db import transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
-from llm import interactions, tokens
+from llm.records import interactions
+from llm.calls import tokens
 from llm.errors import (
     LLMConfigurationError,
     LLMError,
@@ -29,7 +30,7 @@ from llm.errors import (
 )
 from llm.models import LLMQuery
 from llm.providers import get_provider, resolve_model
-from llm.service import complete
+from llm.calls.service import complete
 from products.models import Product
 
 from . import conf, heartbeat, prompting

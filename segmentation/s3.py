@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.core.files.base import ContentFile
 
-from llm import interactions
+from llm.records import interactions
 
 from . import conf
 from .models import LLMInteractionIndex, SegmentationRun

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from artifacts.context import build_prompt, fit_text
-from llm import tokens
+from llm.calls import tokens
 from notes.models import Note
 
 from .conftest import PAGE_URL

@@ -91,7 +91,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "llm.context_processors.llm_status",
+                "llm.web.context_processors.llm_status",
             ],
         },
     },
@@ -316,9 +316,9 @@ LLM_CACHE_SCOPE = env.str("LLM_CACHE_SCOPE", default="user")
 if LLM_CACHE_SCOPE not in ("user", "shared"):
     raise environ.ImproperlyConfigured(f"LLM_CACHE_SCOPE must be 'user' or 'shared', got {LLM_CACHE_SCOPE!r}.")
 LLM_RATE_LIMIT_MAX_WAIT = env.float("LLM_RATE_LIMIT_MAX_WAIT", default=120.0)
-LLM_LOG_ASYNC_COMMIT = env.bool("LLM_LOG_ASYNC_COMMIT", default=True)  # see llm/dblog.py
+LLM_LOG_ASYNC_COMMIT = env.bool("LLM_LOG_ASYNC_COMMIT", default=True)  # see llm/records/dblog.py
 # "background": interaction files are journaled on the answer path and stored by a thread;
-# "inline": stored before the row is finalised (see llm/interaction_writer.py).
+# "inline": stored before the row is finalised (see llm/records/interaction_writer.py).
 LLM_INTERACTION_WRITES = env.str("LLM_INTERACTION_WRITES", default="inline")
 if LLM_INTERACTION_WRITES not in ("background", "inline"):
     raise environ.ImproperlyConfigured(f"LLM_INTERACTION_WRITES must be background or inline, not {LLM_INTERACTION_WRITES!r}.")

@@ -23,7 +23,7 @@ from ..errors import ProviderCallError
 @dataclass
 class ProviderRequest:
     model: str
-    messages: list[dict[str, Any]]  # {"role": …, "content": str | [text and image parts]} (see llm.content)
+    messages: list[dict[str, Any]]  # {"role": …, "content": str | [text and image parts]} (see llm.calls.content)
     max_tokens: int
     temperature: float | None = None
     json_schema: dict | None = None

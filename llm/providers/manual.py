@@ -2,9 +2,9 @@ from .base import Provider, ProviderRequest, ProviderResponse
 
 
 class ManualProvider(Provider):
-    """The copy/paste tier: nothing is sent anywhere; ``llm.manual`` stores the prompt for a person.
+    """The copy/paste tier: nothing is sent anywhere; ``llm.calls.manual`` stores the prompt for a person.
 
-    ``llm.service`` handles this kind before any transport call, so ``execute`` is never reached.
+    ``llm.calls.service`` handles this kind before any transport call, so ``execute`` is never reached.
     """
 
     kind = "manual"

@@ -2,7 +2,7 @@
 
 import copy
 
-# id(schema) -> (schema, strict copy). ``llm.structured.schema_of`` hands out one dict per model,
+# id(schema) -> (schema, strict copy). ``llm.calls.structured.schema_of`` hands out one dict per model,
 # so a pipeline that sends the same model many times converts it once. The entry keeps its
 # source alive, so an id is never reused while its entry exists.
 _STRICT: dict[int, tuple[dict, dict]] = {}

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 from pydantic import BaseModel
 
-from llm.cache import prune_expired
+from llm.calls.cache import prune_expired
 from llm.models import LLMCacheEntry, LLMQuery
-from llm.service import complete
+from llm.calls.service import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 from django.core.management import CommandError, call_command
 
-from llm import interactions
+from llm.records import interactions
 from llm.models import LLMModel, LLMProvider, LLMQuery
 from llm.testing.fake_provider import Reply
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from llm import concurrency
+from llm.calls import concurrency
 from llm.errors import LLMRequestRejected, RateLimitTimeout
 from llm.models import LLMModel, LLMQuery
-from llm.service import complete
+from llm.calls.service import complete
 from llm.testing.fake_provider import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,7 +127,7 @@ import os, sys, threading, django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 from django.db import connection
-from llm.service import complete
+from llm.calls.service import complete
 tag, threads = sys.argv[1], int(sys.argv[2])
 def one(i):
     complete(purpose="tests.cc2", prompt=f"{tag}-{i}", provider="openai", model="gpt-4o-mini", cache=False)

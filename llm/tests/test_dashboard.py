@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from llm.models import LLMQuery, UsageDaily
-from llm.rollups import rebuild
-from llm.service import complete
+from llm.records.rollups import rebuild
+from llm.calls.service import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +102,7 @@ def test_health_page_is_for_staff_and_shows_error_rates(client, calls, owner, st
     client.force_login(staff)
     page = client.get("/llm/health/").content.decode()
     assert "openai/gpt-4o-mini" in page and "rate_limited" in page and "Most recent failures" in page
-    from llm.usage import health, rollups, Filters
+    from llm.records.usage import health, rollups, Filters
 
     row = next(r for r in health(rollups(staff, Filters.default())) if r["model"] == "gpt-4o-mini")
     assert row["errors"]["rate_limited"] == 1 and row["retries_per_success"] == 0.5

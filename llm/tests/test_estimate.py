@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from llm.estimate import estimate
-from llm.service import complete
+from llm.calls.estimate import estimate
+from llm.calls.service import complete
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""llm.images against the official OpenAI and google-genai SDKs talking to the fake provider server."""
+"""llm.calls.images against the official OpenAI and google-genai SDKs talking to the fake provider server."""
 
 import base64
 import hashlib
@@ -11,9 +11,9 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from PIL import Image
 
-from llm import interactions
+from llm.records import interactions
 from llm.errors import LLMConfigurationError, LLMInvalidOutputError, LLMRequestRejected
-from llm.images import create_image_job, generate_image
+from llm.calls.images import create_image_job, generate_image
 from llm.models import GeneratedImage, LLMQuery
 from llm.tasks import run_image_job
 from llm.testing.fake_provider import Reply
@@ -213,7 +213,7 @@ def test_the_image_page_polls_until_the_image_arrives(page, providers, fake, own
     from conftest import login
     from playwright.sync_api import expect
 
-    from llm.images import run_job
+    from llm.calls.images import run_job
 
     fake.script(Reply(image_b64=PNG_B64), route="openai_images")
     # Queued by hand (not through the broker), so this test decides when the job runs.
@@ -233,7 +233,7 @@ def test_the_image_page_polls_until_the_image_arrives(page, providers, fake, own
 def test_an_image_over_the_budget_is_refused_before_anything_is_sent(providers, fake, owner):
     from decimal import Decimal
 
-    from llm.images import generate_image
+    from llm.calls.images import generate_image
     from llm.models import Budget, BudgetUsage
 
     Budget.objects.create(user=owner, period="day", limit_usd=Decimal("0.05"))

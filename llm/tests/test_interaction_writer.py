@@ -1,5 +1,5 @@
 """The background interaction writer: the row is final and the file durable (journaled) before
-``complete()`` returns; a process killed right after loses nothing (llm/interaction_writer.py)."""
+``complete()`` returns; a process killed right after loses nothing (llm/records/interaction_writer.py)."""
 
 import hashlib
 import os
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from llm import interaction_writer, interactions
+from llm.records import interaction_writer, interactions
 from llm.models import LLMQuery
-from llm.service import complete
+from llm.calls.service import complete
 from llm.testing.fake_provider import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ CHILD = textwrap.dedent("""
     from llm import interactions
     if os.environ.get("CHILD_STALL_STORAGE"):
         interactions.store = lambda path, data: threading.Event().wait()
-    from llm.service import complete
+    from llm.calls.service import complete
     result = complete(purpose="test.kill", prompt="Say ok.", provider="openai", model="gpt-4o-mini", cache=False)
     print(result.query_id, result.file_path, flush=True)
     threading.Event().wait(60)

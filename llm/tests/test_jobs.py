@@ -6,9 +6,9 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from llm.jobs import run_job
+from llm.calls.jobs import run_job
 from llm.models import LLMJob, LLMQuery
-from llm.service import complete
+from llm.calls.service import complete
 from llm.tasks import _run
 
 pytestmark = pytest.mark.django_db

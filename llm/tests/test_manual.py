@@ -5,11 +5,11 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from llm import interactions
+from llm.records import interactions
 from llm.errors import ManualAnswerPending
-from llm.manual import submit_answer
+from llm.calls.manual import submit_answer
 from llm.models import LLMJob, LLMQuery, ManualInteraction
-from llm.service import complete
+from llm.calls.service import complete
 from llm.signals import manual_answer_accepted
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,7 @@ def test_a_second_paste_after_acceptance_is_refused(providers, owner):
 
 
 def test_a_prompt_job_waits_for_the_paste_then_completes(providers, owner, django_capture_on_commit_callbacks, celery_eager):
-    from llm.jobs import create_job
+    from llm.calls.jobs import create_job
 
     with django_capture_on_commit_callbacks(execute=True):
         job = create_job(user=owner, provider=providers["manual"], prompt="Name three primary colours.")

@@ -8,10 +8,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from llm import definitions, interactions
+from llm import definitions
+from llm.records import interactions
 from llm.errors import LLMBudgetExceeded
 from llm.models import Budget, LLMCacheEntry, LLMModel, LLMQuery, UsageDaily
-from llm.service import complete
+from llm.calls.service import complete
 from llm.testing.fake_provider import Reply
 
 
@@ -125,7 +126,7 @@ def test_interaction_files_are_the_same_json_as_the_standard_library_writes():
 def test_a_models_json_schema_is_built_once_and_its_strict_form_once(monkeypatch):
     from pydantic import BaseModel
 
-    from llm import structured
+    from llm.calls import structured
     from llm.providers import schema as provider_schema
 
     class Answer(BaseModel):

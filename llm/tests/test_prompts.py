@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from llm import interactions, prompts
+from llm.records import interactions
+from llm import prompts
 from llm.models import PromptOverride
 from llm.prompts import TemplateError, parse_file, render
 
@@ -114,7 +115,7 @@ def test_the_template_a_run_used_is_archived_once_per_run():
 
 @pytest.mark.django_db
 def test_a_template_with_a_schema_returns_a_parsed_object(providers, fake, owner, celery_eager, django_capture_on_commit_callbacks):
-    from llm.jobs import create_job
+    from llm.calls.jobs import create_job
     from llm.testing.fake_provider import Reply
 
     fake.script(Reply(json={"items": [{"name": "Rope", "cost_gold": 1, "reason": "climbing"}]}))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from llm import ratelimit
+from llm.calls import ratelimit
 from llm.errors import RateLimitTimeout
 from llm.models import LLMModel
-from llm.service import complete
+from llm.calls.service import complete
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ WORKER = """
 import os, sys, django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
-from llm.service import complete
+from llm.calls.service import complete
 tag, n = sys.argv[1], int(sys.argv[2])
 # Warm up (SDK imports, connection pool) on an unlimited model, as a long-running worker would be.
 complete(purpose="tests.warmup", prompt=f"warm-{tag}", provider="openai", model="gpt-4o", cache=False)

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from llm.jobs import create_job
-from llm.manual import submit_answer
+from llm.calls.jobs import create_job
+from llm.calls.manual import submit_answer
 from llm.models import LLMJob, LLMQuery
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

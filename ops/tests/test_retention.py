@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from llm import interactions
+from llm.records import interactions
 from llm.models import LLMCacheEntry, LLMQuery
 from ops import retention
 from segmentation.models import LLMInteractionIndex, SegmentationRun

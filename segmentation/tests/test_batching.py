@@ -41,7 +41,7 @@ def test_consolidation_call_count_is_one_per_group_per_level():
 @pytest.mark.django_db
 @pytest.mark.parametrize("context_window", [128_000, 6_000, 3_000])
 def test_batching_on_byte_bounds_gives_the_batches_of_exact_token_counts(context_window):
-    from llm import tokens
+    from llm.calls import tokens
     from segmentation import pipeline, prompting
     from segmentation.tests.fakes import make_products
 

@@ -48,7 +48,7 @@ def test_a_clean_run_segments_every_product_and_files_every_call(owner, catalog,
     assert len(index) == 8
     kinds = sorted({(i.interaction_type, i.batch_id) for i in index})
     assert ("consolidate_taxonomy", None) in kinds and ("segmentation", 4) in kinds and ("refine_assignments", 3) in kinds
-    from llm import interactions
+    from llm.records import interactions
     for row in index:
         assert row.file_path.startswith(f"llm_logs/{run.pk}/{row.interaction_type}/")
         assert interactions.verify(row.file_path, row.sha256)

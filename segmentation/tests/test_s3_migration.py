@@ -7,7 +7,7 @@ import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
-from llm import interactions
+from llm.records import interactions
 from llm.models import LLMQuery
 from segmentation import pipeline
 from segmentation.models import LLMInteractionIndex

@@ -9,7 +9,7 @@ from llm.bootstrap import ensure_defaults
 from llm.errors import LLMError, ManualAnswerPending
 from llm.models import LLMProvider
 from llm.providers import client_for, default_provider, get_provider, provider_statuses
-from llm.service import complete
+from llm.calls.service import complete
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                                "model_prices_and_context_window.json; the format is detected.")
         sub.add_parser("providers", help="List providers and whether each is configured.")
         sub.add_parser("repair-interactions", help="Store the interaction files left in the journals of processes "
-                       "that died before storing them (llm/interaction_writer.py).")
+                       "that died before storing them (llm/records/interaction_writer.py).")
         rb = sub.add_parser("rebuild-rollups", help="Recompute the daily usage rollup from the logged calls.")
         rb.add_argument("--start", help="YYYY-MM-DD (default: all days)")
         rb.add_argument("--end", help="YYYY-MM-DD")
@@ -52,7 +52,7 @@ class Command(BaseCommand):
     def handle_rebuild_rollups(self, start=None, end=None, **opts):
         from datetime import date
 
-        from llm.rollups import rebuild
+        from llm.records.rollups import rebuild
 
         try:
             n = rebuild(date.fromisoformat(start) if start else None, date.fromisoformat(end) if end else None)
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Rollup rebuilt: {n} rows.")
 
     def handle_repair_interactions(self, **opts):
-        from llm.interaction_writer import journal_dir, repair
+        from llm.records.interaction_writer import journal_dir, repair
 
         n = repair()
         self.stdout.write(f"Interaction files stored from the journals in {journal_dir()}: {n}.")
@@ -69,7 +69,7 @@ class Command(BaseCommand):
     def handle_sync_prices(self, from_file=None, **opts):
         result = ensure_defaults()
         if from_file:
-            from llm.pricing import PriceError, sync_price_file
+            from llm.records.pricing import PriceError, sync_price_file
 
             try:
                 result = sync_price_file(from_file)

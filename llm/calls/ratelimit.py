@@ -13,7 +13,7 @@ from collections import deque
 
 from django.conf import settings
 
-from .errors import RateLimitTimeout
+from ..errors import RateLimitTimeout
 
 
 def _window() -> float:

@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from .models import LLMCacheEntry, LLMQuery
+from ..models import LLMCacheEntry, LLMQuery
 
 
 def scope_for(user) -> str:
@@ -40,7 +40,7 @@ def lookup(key: str) -> LLMCacheEntry | None:
 
 def lookup_statement(key: str) -> tuple[str, list]:
     """The PostgreSQL lookup as (SQL, params), to travel with another statement (the call's first
-    log row, llm/dblog.py); its one result row goes to ``entry_from_row``."""
+    log row, llm/records/dblog.py); its one result row goes to ``entry_from_row``."""
     return _lookup_sql(), [key, timezone.now()]
 
 

@@ -8,9 +8,9 @@ from django.conf import settings
 
 from . import content as content_parts
 from . import structured, tokens
-from .models import LLMModel, LLMProvider
-from .pricing import cost_for
-from .providers import Usage, get_provider, resolve_model
+from ..models import LLMModel, LLMProvider
+from ..records.pricing import cost_for
+from ..providers import Usage, get_provider, resolve_model
 
 # Providers bill images by size; this is a typical figure for one mockup-sized image.
 IMAGE_TOKENS = 765

@@ -2,7 +2,7 @@ from django import forms
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .models import LLMProvider
+from ..models import LLMProvider
 
 
 class PromptForm(forms.Form):
@@ -24,8 +24,8 @@ class PromptForm(forms.Form):
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        from .models import UserPromptTemplate
-        from .prompts import load_all
+        from ..models import UserPromptTemplate
+        from ..prompts import load_all
 
         self.user = user
         # Choosing a template reloads its variable fields (htmx), without leaving the page.
@@ -46,7 +46,7 @@ class PromptForm(forms.Form):
             self.fields[f"var_{name}"] = forms.CharField(label=name.replace("_", " ").capitalize(), max_length=5000)
 
     def _variables_of(self, key: str) -> list[str]:
-        from .prompts import used_variables
+        from ..prompts import used_variables
 
         if key in self.file_templates:
             return list(self.file_templates[key].variables)
@@ -61,8 +61,8 @@ class PromptForm(forms.Form):
         data = super().clean()
         name = data.get("model_name") or ""
         if "/" in name:  # "anthropic/claude-haiku-4-5" names the provider too, whichever one is selected
-            from .errors import LLMConfigurationError
-            from .providers import resolve_target
+            from ..errors import LLMConfigurationError
+            from ..providers import resolve_target
 
             try:
                 named, model = resolve_target(None, name)
@@ -79,7 +79,7 @@ class PromptForm(forms.Form):
 
     def rendered(self):
         """The filled prompt (a RenderedPrompt) for the chosen template or the text written here."""
-        from .prompts import render, render_text
+        from ..prompts import render, render_text
 
         data = self.cleaned_data
         values = {name: data.get(f"var_{name}", "") for name in self.variable_names}
@@ -112,6 +112,6 @@ class QueryFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from .models import LLMQuery
+        from ..models import LLMQuery
 
         self.fields["status"].choices = [("", _("Any status"))] + list(LLMQuery.Status.choices)

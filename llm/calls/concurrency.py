@@ -23,7 +23,7 @@ import uuid
 
 from django.conf import settings
 
-from .errors import RateLimitTimeout
+from ..errors import RateLimitTimeout
 
 _ACQUIRE = """
 local key, limit, ttl, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]

@@ -14,9 +14,10 @@ log = logging.getLogger(__name__)
 
 def warm_up() -> list[str]:
     """Build the SDK clients of the enabled providers that have a key; returns their names."""
-    from . import definitions, structured  # noqa: F401  (imported for its one-time cost)
-    from .models import LLMProvider
-    from .providers import client_for
+    from .. import definitions
+    from . import structured  # noqa: F401  (imported for its one-time cost)
+    from ..models import LLMProvider
+    from ..providers import client_for
 
     definitions.current()
     warmed = []

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from django.db import transaction
 
-from .models import LLMModel, LLMProvider
-from .providers.base import Usage
+from ..models import LLMModel, LLMProvider
+from ..providers.base import Usage
 
-PRICES_FILE = Path(__file__).parent / "data" / "prices.json"
+PRICES_FILE = Path(__file__).parent.parent / "data" / "prices.json"
 MILLION = Decimal(1_000_000)
 QUANTUM = Decimal("0.00000001")
 TIER_PRICE_KEYS = ("input", "output", "cached_input", "cache_write", "cache_write_1h")

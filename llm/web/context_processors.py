@@ -2,6 +2,6 @@ def llm_status(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from .manual import pending_for
+    from ..calls.manual import pending_for
 
     return {"pending_manual_count": pending_for(user).count()}

@@ -7,7 +7,7 @@ was paused. Each is terminal for the call: logged under its own status with the 
 loop (the same prompt gets the same refusal, and each try is billed).
 """
 
-from .errors import (
+from ..errors import (
     LLMBlockedError,
     LLMContextWindowExceeded,
     LLMError,
@@ -16,8 +16,8 @@ from .errors import (
     LLMRefusedError,
     LLMTruncatedError,
 )
-from .models import LLMQuery
-from .providers.base import STOP_BLOCKED, STOP_CONTEXT, STOP_NO_ANSWER, STOP_PAUSED, STOP_REFUSED, ProviderResponse
+from ..models import LLMQuery
+from ..providers.base import STOP_BLOCKED, STOP_CONTEXT, STOP_NO_ANSWER, STOP_PAUSED, STOP_REFUSED, ProviderResponse
 
 
 def is_terminal(response: ProviderResponse) -> bool:

@@ -5,8 +5,8 @@ import logging
 from django.db import OperationalError, transaction
 
 from .claims import claim
-from .errors import LLMError, ManualAnswerPending
-from .models import LLMJob, LLMQuery
+from ..errors import LLMError, ManualAnswerPending
+from ..models import LLMJob, LLMQuery
 
 logger = logging.getLogger(__name__)
 
@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 def create_job(*, user, provider, prompt: str, model_name: str = "", system_prompt: str = "",
                max_tokens: int | None = None, temperature: float | None = None, template_version: str = "",
                variables: dict | None = None) -> LLMJob:
-    from .tasks import run_llm_job
+    from ..tasks import run_llm_job
 
     job = LLMJob.objects.create(
         user=user, provider=provider, model_name=model_name, prompt=prompt, system_prompt=system_prompt,
@@ -64,7 +64,7 @@ def run_job(job_id: int) -> LLMJob | None:
 
 def _template_schema(template_version: str):
     """The output schema of the file template a job's prompt came from, if it declares one."""
-    from .prompts import TemplateError, load_all
+    from ..prompts import TemplateError, load_all
 
     template = load_all().get(template_version.split("+")[0]) if template_version else None
     if template is None:
@@ -76,7 +76,7 @@ def _template_schema(template_version: str):
 
 
 def resume_jobs_waiting_on(query: LLMQuery) -> int:
-    from .tasks import run_llm_job
+    from ..tasks import run_llm_job
 
     ids = list(
         LLMJob.objects.filter(pending_query=query, status=LLMJob.Status.WAITING_MANUAL).values_list("pk", flat=True)

@@ -14,9 +14,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import definitions
-from .errors import LLMBudgetExceeded
-from .models import Budget, BudgetUsage
+from .. import definitions
+from ..errors import LLMBudgetExceeded
+from ..models import Budget, BudgetUsage
 
 __all__ = ["LLMBudgetExceeded", "Reservation", "reserve", "status_for"]
 

@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 from django.conf import settings
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from .errors import LLMInvalidOutputError, LLMQuotaExhausted, LLMRequestRejected, LLMUnavailableError, ProviderCallError
+from ..errors import LLMInvalidOutputError, LLMQuotaExhausted, LLMRequestRejected, LLMUnavailableError, ProviderCallError
 
 T = TypeVar("T")
 

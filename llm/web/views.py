@@ -7,15 +7,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
 
-from . import hooks, interactions
-from .errors import LLMError
-from .estimate import estimate
+from .. import hooks
+from ..records import interactions
+from ..errors import LLMError
+from ..calls.estimate import estimate
 from .forms import PasteForm, PromptForm, QueryFilterForm
-from .prompts import TemplateError
-from .jobs import create_job
-from .manual import pending_for, submit_answer
-from .models import LLMJob, LLMQuery, ManualInteraction, UserPromptTemplate
-from .providers import provider_statuses
+from ..prompts import TemplateError
+from ..calls.jobs import create_job
+from ..calls.manual import pending_for, submit_answer
+from ..models import LLMJob, LLMQuery, ManualInteraction, UserPromptTemplate
+from ..providers import provider_statuses
 
 
 def get_query_for_user(request, pk: int) -> LLMQuery:
@@ -170,9 +171,9 @@ from django import forms  # noqa: E402
 from django.core.files.storage import default_storage  # noqa: E402
 from django.http import FileResponse  # noqa: E402
 
-from .images import DEFAULT_IMAGE_MODELS, check_options, create_image_job, resolve_image_model  # noqa: E402
-from .errors import LLMError  # noqa: E402
-from .models import GeneratedImage, LLMProvider  # noqa: E402
+from ..calls.images import DEFAULT_IMAGE_MODELS, check_options, create_image_job, resolve_image_model  # noqa: E402
+from ..errors import LLMError  # noqa: E402
+from ..models import GeneratedImage, LLMProvider  # noqa: E402
 
 IMAGE_SIZES = ["1024x1024", "1024x1536", "1536x1024", "1024x1792", "1792x1024"]
 IMAGE_QUALITIES = [("", "Model default"), ("low", "low (gpt-image-1)"), ("medium", "medium (gpt-image-1)"),
@@ -224,7 +225,7 @@ def images(request):
     page = Paginator(GeneratedImage.objects.for_user(request.user).select_related("provider"), 24).get_page(
         request.GET.get("page")
     )
-    return render(request, "llm/images.html", {"form": form, "page": page})
+    return render(request, "llm/calls/images.html", {"form": form, "page": page})
 
 
 def image(request, pk: int):
@@ -237,7 +238,7 @@ def image_file(request, pk: int):
     """The image (or ``?thumb=1`` its thumbnail; ``?download=1`` as an attachment), from storage."""
     item = get_image_for_user(request, pk)
     path = item.thumbnail_path if request.GET.get("thumb") else item.image_path
-    # Paths are written by llm.images, but never serve anything outside its folder.
+    # Paths are written by llm.calls.images, but never serve anything outside its folder.
     if not path or not path.startswith("images/") or ".." in path:
         raise Http404("This image has no file.")
     try:

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
-from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, ROLLUP_DIMENSIONS, LLMQuery, UsageDaily
+from ..models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, ROLLUP_DIMENSIONS, LLMQuery, UsageDaily
 
 # Not yet final: counted when they settle (a pasted answer turns pending_manual into ok).
 UNCOUNTED = {LLMQuery.Status.STARTED, LLMQuery.Status.PENDING_MANUAL}

@@ -9,7 +9,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from .csv_export import csv_lines
-from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, LLMModel, LLMQuery, UsageDaily
+from ..models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, LLMModel, LLMQuery, UsageDaily
 
 FAILURE_STATUSES = ["rate_limited", "timeout", "invalid_output", "truncated", "error", "budget_exceeded", "refused", "blocked",
                     "quota_exhausted", "context_exceeded", "paused"]
@@ -177,7 +177,7 @@ def csv_rows(viewer, f: Filters):
 
 
 def csv_stream(rows):
-    """The export's lines; cells are escaped against formula injection (llm.csv_export)."""
+    """The export's lines; cells are escaped against formula injection (llm.records.csv_export)."""
     return csv_lines(rows)
 
 

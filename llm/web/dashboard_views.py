@@ -9,7 +9,9 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext, gettext_lazy
 
-from . import budgets, hooks, usage
+from ..calls import budgets
+from .. import hooks
+from ..records import usage
 
 
 class DashboardForm(forms.Form):

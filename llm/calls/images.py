@@ -22,9 +22,10 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from . import budgets, concurrency, interactions, ratelimit, rollups
-from .dblog import log_write
-from .errors import (
+from . import budgets, concurrency, ratelimit
+from ..records import interactions, rollups
+from ..records.dblog import log_write
+from ..errors import (
     LLMBudgetExceeded,
     LLMConfigurationError,
     LLMError,
@@ -32,11 +33,11 @@ from .errors import (
     ProviderCallError,
     RateLimitTimeout,
 )
-from .models import GeneratedImage, LLMModel, LLMProvider, LLMQuery
+from ..models import GeneratedImage, LLMModel, LLMProvider, LLMQuery
 from .retry import ms_since, run_id_of, with_retries
-from .pricing import QUANTUM, cost_for
-from .providers import Usage, client_for, get_provider, resolve_model
-from .providers.base import BilledCallError
+from ..records.pricing import QUANTUM, cost_for
+from ..providers import Usage, client_for, get_provider, resolve_model
+from ..providers.base import BilledCallError
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def _png_ready(image: Image.Image) -> Image.Image:
 
 
 # --------------------------------------------------------------------------- #
-# One call across its attempts (mirrors llm.service._Call, kept to what images need)
+# One call across its attempts (mirrors llm.calls.service._Call, kept to what images need)
 # --------------------------------------------------------------------------- #
 
 
@@ -428,7 +429,7 @@ def create_image_job(*, purpose: str, prompt: str, provider: "LLMProvider | str 
                      model: "LLMModel | str | None" = None, size: str = "1024x1024", quality: str = "", user=None,
                      run=None) -> GeneratedImage:
     """Queue an image; ``llm.tasks.run_image_job`` makes it after the transaction commits."""
-    from .tasks import run_image_job
+    from ..tasks import run_image_job
 
     if not purpose:
         raise ValueError("purpose is required, e.g. purpose='artifacts.portrait'.")

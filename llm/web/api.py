@@ -8,11 +8,11 @@ from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema, Stat
 from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from .jobs import create_job
-from .manual import pending_for, submit_answer
-from .models import LLMJob, LLMModel, LLMProvider, LLMQuery, ManualInteraction
-from .providers import resolve_target
-from .errors import LLMConfigurationError
+from ..calls.jobs import create_job
+from ..calls.manual import pending_for, submit_answer
+from ..models import LLMJob, LLMModel, LLMProvider, LLMQuery, ManualInteraction
+from ..providers import resolve_target
+from ..errors import LLMConfigurationError
 
 router = Router(tags=["llm"])
 
@@ -209,7 +209,7 @@ def usage_api(request, start: str | None = None, end: str | None = None, user_id
               provider: str = "", model: str = "", purpose: str = "", mode: str = ""):
     from datetime import date as _date
 
-    from . import usage
+    from ..records import usage
 
     f = usage.Filters.default()
     try:

@@ -18,7 +18,7 @@ at every web and worker start, for the journals of dead processes on this host),
 worker is ready, and on demand: ``manage.py llm repair-interactions``. A live process holds an
 exclusive ``flock`` on its journal, so repair never touches a journal that is still in use.
 
-The journal is not fsynced: like the rows' asynchronous commit (llm/dblog.py) a power cut of the
+The journal is not fsynced: like the rows' asynchronous commit (llm/records/dblog.py) a power cut of the
 machine can lose the last fraction of a second; a crashed process loses nothing, because the
 bytes are in the kernel once ``write()`` returns.
 

@@ -20,25 +20,27 @@ from django.db import connection
 from django.utils import timezone
 
 from . import content as content_parts
-from . import budgets, concurrency, definitions, interactions, outcomes, ratelimit, rollups, structured
+from . import budgets, concurrency, outcomes, ratelimit, structured
+from .. import definitions
+from ..records import interactions, rollups
 from . import cache as answer_cache
-from .errors import (
+from ..errors import (
     LLMError,
     LLMInvalidOutputError,
     ManualAnswerPending,
     ProviderCallError,
 )
-from .models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
+from ..models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from .retry import ms_since, run_id_of, with_retries
-from .pricing import charge_for, cost_for
-from . import dblog, interaction_writer
+from ..records.pricing import charge_for, cost_for
+from ..records import dblog, interaction_writer
 from .estimate import count_input_tokens
-from .providers import ProviderRequest, ProviderResponse, Usage, client_for, resolve_model, resolve_target
-from .providers.base import redact_keys
+from ..providers import ProviderRequest, ProviderResponse, Usage, client_for, resolve_model, resolve_target
+from ..providers.base import redact_keys
 
 logger = logging.getLogger(__name__)
 
-RETRY_PROMPT = (Path(__file__).parent / "prompts" / "shared_retry_prompt_v0.txt").read_text()
+RETRY_PROMPT = (Path(__file__).parent.parent / "prompts" / "shared_retry_prompt_v0.txt").read_text()
 
 
 @dataclass
@@ -227,7 +229,7 @@ class _Call:
         """Write the interaction file first, then the row: a DB failure never loses the answer.
 
         The row's update, its rollup, the budget settlement and (``cache_answer``) the answer's
-        cache entry are one transaction and one round trip to the database (see llm/dblog.py).
+        cache entry are one transaction and one round trip to the database (see llm/records/dblog.py).
         """
         error = redact_keys(error, self.api_key)  # never a key, even one a provider echoed back
         row.status = status
@@ -253,7 +255,7 @@ class _Call:
             when=row.created_at, unique=f"{self.cache_key}:{row.pk}",
         )
         try:
-            # Journaled now, stored by a background thread (llm/interaction_writer.py says what is promised).
+            # Journaled now, stored by a background thread (llm/records/interaction_writer.py says what is promised).
             row.file_path, row.file_sha256 = interaction_writer.write(
                 path, self.document(row, messages=messages, response=response, error=error, duration_ms=latency_ms)
             )
@@ -389,21 +391,21 @@ def complete(
     ``LLMUnavailableError`` when retries run out, ``LLMTruncatedError`` when the token limit cut
     the answer (``LLMPausedError`` when the provider paused the turn), ``LLMContextWindowExceeded``,
     ``LLMRefusedError`` / ``LLMBlockedError`` when the model declined or a safety filter blocked
-    it (see llm/outcomes.py), and ``LLMInvalidOutputError`` when the answer never fit the schema. Every attempt is an ``LLMQuery`` row either way.
+    it (see llm/calls/outcomes.py), and ``LLMInvalidOutputError`` when the answer never fit the schema. Every attempt is an ``LLMQuery`` row either way.
     """
     if not purpose:
         raise ValueError("purpose is required, e.g. purpose='notes.summary'.")
     provider_row, model = resolve_target(provider, model)
     problem = provider_row.configuration_problem()
     if problem and not (api_key and provider_row.enabled):
-        from .errors import LLMConfigurationError
+        from ..errors import LLMConfigurationError
 
         raise LLMConfigurationError(problem)
     model_row = resolve_model(provider_row, model, user=user)
     msgs = normalize_messages(messages, prompt, system)
     if (content_parts.has_images(msgs) and not model_row.supports_vision
             and model_row.price_source in (LLMModel.PriceSource.BUNDLED, LLMModel.PriceSource.IMPORTED)):
-        from .errors import LLMConfigurationError
+        from ..errors import LLMConfigurationError
 
         raise LLMConfigurationError(
             f"{provider_row.name}/{model_row.name} does not accept images; choose a vision-capable model "

@@ -6,11 +6,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import interactions, rollups, structured, tokens
-from .models import LLMQuery, ManualInteraction
-from .providers import resolve_model
+from ..records import interactions, rollups
+from . import structured, tokens
+from ..models import LLMQuery, ManualInteraction
+from ..providers import resolve_model
 from .service import render_prompt
-from .signals import manual_answer_accepted
+from ..signals import manual_answer_accepted
 
 
 @dataclass
