@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from llm.errors import LLMConfigurationError, LLMError, LLMInvalidOutputError, LLMTruncatedError, ManualAnswerPending
 from llm.models import LLMModel, LLMProvider, LLMQuery
-from llm.records.pricing import cost_for, max_cost_for
+from llm.records import cost_for, max_cost_for
 from llm.providers import Usage, get_provider, resolve_model
-from llm.calls.service import complete
+from llm.calls import complete
 
 from . import conf
 from .context import BuiltPrompt, build_prompt
@@ -114,7 +114,7 @@ def estimate(target: Target, built: BuiltPrompt, max_output: int) -> dict:
 
 def image_estimate(mode: str) -> dict:
     """Which image model would draw the picture, and its price per image (None = unknown)."""
-    from llm.calls.images import image_cost, resolve_image_model
+    from llm.calls import image_cost, resolve_image_model
 
     if mode == GenerationMode.USER_KEY:
         return {"image_model": "", "image_cost_usd": None,
@@ -367,7 +367,7 @@ def artifacts_waiting_on(query: LLMQuery) -> list[int]:
 
 def submit_paste(artifact: NoteArtifact, answer: str, model_name: str, user):
     """Hand a pasted answer to llm; on success the signal resumes the artifact."""
-    from llm.calls.manual import PasteResult, submit_answer
+    from llm.calls import PasteResult, submit_answer
 
     if artifact.status != NoteArtifact.Status.WAITING_MANUAL or not artifact.pending_query_id:
         return PasteResult(False, "This artifact is not waiting for a pasted answer.")
@@ -415,7 +415,7 @@ def make_image(artifact_id: int) -> ArtifactImage | None:
     Safe to run twice: an artifact that already has an image is left alone. A failure is kept
     on the ArtifactImage row (the prompt stays usable) rather than failing the artifact.
     """
-    from llm.calls.images import generate_image
+    from llm.calls import generate_image
 
     artifact = NoteArtifact.objects.select_related("owner").get(pk=artifact_id)
     if artifact.artifact_type != ArtifactType.IMAGE or artifact.status != NoteArtifact.Status.COMPLETED:

@@ -174,7 +174,7 @@ def main() -> int:
         from llm import definitions
         from llm.bootstrap import ensure_defaults
         from llm.models import Budget, LLMProvider
-        from llm.calls.service import complete
+        from llm.calls import complete
 
         ensure_defaults()
         os.environ["OPENAI_API_KEY"] = "sk-bench"

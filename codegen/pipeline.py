@@ -22,12 +22,12 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from llm.calls import structured
-from llm.calls.content import image_part
+from llm.calls import image_part
 from llm.errors import LLMError, LLMTruncatedError, ManualAnswerPending
-from llm.records.interactions import new_run_id, write_prompt_archive
+from llm.records import new_run_id, write_prompt_archive
 from llm.models import LLMQuery
 from llm.providers import get_provider, resolve_model
-from llm.calls.service import complete
+from llm.calls import complete
 
 from . import checks, conf
 from .mockups import extension_for

@@ -9,7 +9,7 @@ from accounts.auth import ApiTokenAuth
 from accounts.throttling import ApiAnonThrottle, ApiUserThrottle, TooManyTokenFailures
 from artifacts.api import router as artifacts_router
 from codegen.api import router as codegen_router
-from llm.web.api import router as llm_router
+from llm.web import router as llm_router
 from notes.api import router as notes_router
 from products.api import router as products_router
 from segmentation.api import router as segmentation_router

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
-from llm.records.csv_export import safe_cell as safe_text
+from llm.records import safe_cell as safe_text
 
 from .models import CaseResult, Experiment
 

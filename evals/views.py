@@ -104,7 +104,7 @@ def promote_query(request, pk: int):
     correction (JSON or text) as the expected value."""
     import json
 
-    from llm.web.views import get_query_for_user
+    from llm.web import get_query_for_user
 
     from .promotion import PromotionError, promote
 

@@ -5,12 +5,12 @@ Domain apps call ``llm.complete(...)``; nothing outside this package imports a p
 
 
 def complete(**kwargs):
-    from .calls.service import complete as _complete
+    from .calls import complete as _complete
 
     return _complete(**kwargs)
 
 
 def new_run_id() -> str:
-    from .records.interactions import new_run_id as _new_run_id
+    from .records import new_run_id as _new_run_id
 
     return _new_run_id()

@@ -7,7 +7,7 @@ admin alone; a provider an admin edited keeps its edits.
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from .models import LLMModel, LLMProvider
-from .records.pricing import sync_bundled_prices
+from .records import sync_bundled_prices
 
 DEFAULT_PROVIDERS = [
     {"name": "openai", "kind": "openai", "display_name": "OpenAI", "api_key_env": "OPENAI_API_KEY", "default_model": "gpt-4o-mini"},

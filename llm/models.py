@@ -171,7 +171,7 @@ class LLMModel(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
-        from .records.pricing import PriceError, check_tiers
+        from .tiers import PriceError, check_tiers
 
         try:
             self.tiers = check_tiers(self.tiers)

@@ -223,7 +223,7 @@ def render_text(system: str, user: str, variables: dict, *, name: str = "custom"
 
 def archive_for_run(run_id: str, rendered: RenderedPrompt) -> str:
     """Keep the exact template a run used, once per run, beside its interaction files."""
-    from .records.interactions import write_prompt_archive
+    from .records import write_prompt_archive
 
     t = rendered.template
     body = f"# {t.key} ({rendered.version})\n# source: {t.source}\n\n[system]\n{t.system}\n\n[user]\n{t.user}\n"

@@ -76,7 +76,7 @@ def prune_cache() -> int:
 
 
 def _warm_up(**kwargs) -> None:
-    from .calls.warmup import warm_up
+    from .calls import warm_up
 
     try:
         warm_up()

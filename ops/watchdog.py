@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib import import_module
 from typing import Callable
 
 from django.conf import settings
@@ -93,9 +92,9 @@ def _requeue(model, pk, enqueue: Callable[[int], None], **values) -> bool:
 def _on_commit_delay(task_name: str) -> Callable[[int], None]:
     """Enqueue the task named like its module path ("llm.tasks.run_llm_job") after the commit."""
     def enqueue(pk: int) -> None:
-        module, name = task_name.rsplit(".", 1)
-        task = getattr(import_module(module), name)  # imported here: the task may not be registered yet
-        transaction.on_commit(lambda: task.delay(pk))
+        from llm.calls import enqueue_after_commit
+
+        enqueue_after_commit(task_name, pk)
     return enqueue
 
 

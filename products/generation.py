@@ -263,7 +263,7 @@ def _records(before: int, final_id: int | None, prompt: str, *, error: str = "")
 
 
 def _ask(step: str, messages: list[dict], schema, options: LLMOptions, template_name: str, calls: list[CallRecord]):
-    from llm.calls.service import render_prompt
+    from llm.calls import render_prompt
 
     prompt = render_prompt(messages)
     before = _last_query_id()

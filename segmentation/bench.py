@@ -293,7 +293,7 @@ def main(argv=None) -> int:
             print(f"Celery worker ready: prefork, {args.workers} processes; warm-up run {warm_run.status}")
         else:
             # A Celery worker warms up when it starts (llm/calls/warmup.py): measure the run, not the process start.
-            from llm.calls.warmup import warm_up
+            from llm.calls import warm_up
 
             print(f"warmed up (as a worker does at start): {', '.join(warm_up()) or 'nothing'}")
         sampler = RSSSampler()

@@ -60,20 +60,18 @@ def max_resumes() -> int:
 
 
 def s3_options() -> dict:
-    """Options for ``storages.backends.s3.S3Storage`` (the migration target)."""
-    def s(name, default=None, fallback=None):
+    """The migration target's own settings, given to ``llm.records.s3_storage`` (the one S3
+    storage of interaction files), which fills what is unset from the shared S3 settings."""
+    def s(name, fallback=None):
         value = getattr(settings, name, None) or _env.str(name, default="")
         if not value and fallback:
             value = getattr(settings, fallback, None) or _env.str(fallback, default="")
-        return value or default
+        return value or None
 
     return {
-        "bucket_name": s("SEGMENTATION_S3_BUCKET", fallback="S3_BUCKET"),
-        "endpoint_url": s("SEGMENTATION_S3_ENDPOINT_URL", fallback="S3_ENDPOINT_URL"),
-        "region_name": s("SEGMENTATION_S3_REGION", "us-east-1", fallback="S3_REGION"),
-        "access_key": s("SEGMENTATION_S3_ACCESS_KEY_ID", fallback="AWS_ACCESS_KEY_ID"),
-        "secret_key": s("SEGMENTATION_S3_SECRET_ACCESS_KEY", fallback="AWS_SECRET_ACCESS_KEY"),
-        "file_overwrite": True,
-        "default_acl": None,
-        "location": "",
+        "bucket": s("SEGMENTATION_S3_BUCKET", fallback="S3_BUCKET"),
+        "endpoint_url": s("SEGMENTATION_S3_ENDPOINT_URL"),
+        "region_name": s("SEGMENTATION_S3_REGION"),
+        "access_key": s("SEGMENTATION_S3_ACCESS_KEY_ID"),
+        "secret_key": s("SEGMENTATION_S3_SECRET_ACCESS_KEY"),
     }

@@ -30,7 +30,7 @@ from llm.errors import (
 )
 from llm.models import LLMQuery
 from llm.providers import get_provider, resolve_model
-from llm.calls.service import complete
+from llm.calls import complete
 from products.models import Product
 
 from . import conf, heartbeat, prompting

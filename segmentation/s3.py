@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.core.files.base import ContentFile
 
+from llm import records
 from llm.records import interactions
 
 from . import conf
@@ -40,12 +41,10 @@ class Report:
 
 
 def s3_storage():
-    from storages.backends.s3 import S3Storage
-
     options = conf.s3_options()
-    if not options["bucket_name"]:
+    if not options["bucket"]:
         raise S3NotConfigured("Set SEGMENTATION_S3_BUCKET (or S3_BUCKET) to the bucket to migrate to.")
-    return S3Storage(**options)
+    return records.s3_storage(options.pop("bucket"), **options)
 
 
 def _uri(bucket: str, key: str) -> str:

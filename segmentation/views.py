@@ -12,7 +12,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 from django.utils.translation import get_language, gettext
 
-from llm.records.csv_export import csv_lines
+from llm.records import csv_lines
 from llm.models import LLMProvider
 from products.forms import ProductFilterForm
 from products.models import Product

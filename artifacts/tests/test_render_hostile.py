@@ -88,7 +88,7 @@ def test_a_too_long_paste_is_refused_by_the_api_and_returned(owner_client, waiti
 
 
 def test_a_too_long_answer_is_refused_in_the_copy_paste_queue_too(owner, waiting, settings):
-    from llm.calls.manual import submit_answer
+    from llm.calls import submit_answer
 
     settings.LLM_MANUAL_MAX_ANSWER_CHARS = 50
     result = submit_answer(waiting.pending_query_id, "y" * 51, "", owner)

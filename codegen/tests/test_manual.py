@@ -8,7 +8,7 @@ from codegen import pipeline
 from codegen.models import CodegenRun
 from codegen.receivers import resume_run_after_paste
 from codegen.tests.demo import PLAN, FILES
-from llm.calls.manual import submit_answer
+from llm.calls import submit_answer
 from llm.models import LLMQuery
 from llm.signals import manual_answer_accepted
 

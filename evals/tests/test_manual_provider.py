@@ -7,7 +7,7 @@ import pytest
 
 from evals import runner
 from evals.models import CaseResult, Dataset
-from llm.calls.manual import submit_answer
+from llm.calls import submit_answer
 from llm.models import LLMQuery, ManualInteraction
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,19 +1,16 @@
 """Token count and cost range of a call before it is made (offline: no provider is asked)."""
 
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 
-from . import content as content_parts
-from . import structured, tokens
+from . import structured
 from ..models import LLMModel, LLMProvider
-from ..records.pricing import cost_for
+from ..records import cost_for
 from ..providers import Usage, get_provider, resolve_model
-
-# Providers bill images by size; this is a typical figure for one mockup-sized image.
-IMAGE_TOKENS = 765
+from .service import normalize_messages
+from .tokens import count_input_tokens
 
 
 @dataclass
@@ -27,18 +24,6 @@ class Estimate:
     price_known: bool
 
 
-def count_input_tokens(messages: list[dict], json_schema: dict | None = None) -> int:
-    total = 0
-    for m in messages:
-        total += tokens.count_text(content_parts.text_of(m["content"])) if isinstance(m["content"], str) else sum(
-            tokens.count_text(p["text"]) if p["type"] == "text" else IMAGE_TOKENS for p in m["content"]
-        )
-    total += len(messages) * 4 + 3
-    if json_schema is not None:
-        total += tokens.count_text(json.dumps(json_schema))
-    return total
-
-
 def max_output_for(model: LLMModel, max_tokens: int | None) -> int:
     return max_tokens or min(model.max_output_tokens or settings.LLM_DEFAULT_MAX_TOKENS, settings.LLM_DEFAULT_MAX_TOKENS)
 
@@ -46,8 +31,6 @@ def max_output_for(model: LLMModel, max_tokens: int | None) -> int:
 def estimate(*, messages=None, prompt=None, system=None, provider: "LLMProvider | str | None" = None,
              model: "LLMModel | str | None" = None, schema=None, max_tokens: int | None = None,
              user=None) -> Estimate:
-    from .service import normalize_messages
-
     provider_row = get_provider(provider)
     model_row = resolve_model(provider_row, model, user=user)
     msgs = normalize_messages(messages, prompt, system)

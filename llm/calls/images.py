@@ -18,13 +18,13 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from . import budgets, concurrency, ratelimit
 from ..records import interactions, rollups
-from ..records.dblog import log_write
+from ..records import log_write
 from ..errors import (
     LLMBudgetExceeded,
     LLMConfigurationError,
@@ -34,8 +34,9 @@ from ..errors import (
     RateLimitTimeout,
 )
 from ..models import GeneratedImage, LLMModel, LLMProvider, LLMQuery
+from .enqueue import enqueue_after_commit
 from .retry import ms_since, run_id_of, with_retries
-from ..records.pricing import QUANTUM, cost_for
+from ..records import QUANTUM, cost_for
 from ..providers import Usage, client_for, get_provider, resolve_model
 from ..providers.base import BilledCallError
 
@@ -60,6 +61,8 @@ THUMB_MAX = 256
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
 INTERACTION_TYPE = "images"
+# The Celery task that makes a queued image (llm/tasks.py), queued by name: see enqueue.py.
+RUN_TASK = "llm.tasks.run_image_job"
 
 
 # --------------------------------------------------------------------------- #
@@ -429,8 +432,6 @@ def create_image_job(*, purpose: str, prompt: str, provider: "LLMProvider | str 
                      model: "LLMModel | str | None" = None, size: str = "1024x1024", quality: str = "", user=None,
                      run=None) -> GeneratedImage:
     """Queue an image; ``llm.tasks.run_image_job`` makes it after the transaction commits."""
-    from ..tasks import run_image_job
-
     if not purpose:
         raise ValueError("purpose is required, e.g. purpose='artifacts.portrait'.")
     prompt = (prompt or "").strip()
@@ -442,7 +443,7 @@ def create_image_job(*, purpose: str, prompt: str, provider: "LLMProvider | str 
         user=user if getattr(user, "pk", None) else None, purpose=purpose, run_id=run_id_of(run), provider=provider_row,
         model_name=model_row.name, prompt=prompt, size=size, quality=quality, status=GeneratedImage.Status.QUEUED,
     )
-    transaction.on_commit(lambda: run_image_job.delay(image.pk))
+    enqueue_after_commit(RUN_TASK, image.pk)
     return image
 
 

@@ -2,25 +2,26 @@
 
 import logging
 
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 
 from .claims import claim
+from .enqueue import enqueue_after_commit
 from ..errors import LLMError, ManualAnswerPending
 from ..models import LLMJob, LLMQuery
 
 logger = logging.getLogger(__name__)
+# The Celery task that runs a queued job (llm/tasks.py), queued by name: see enqueue.py.
+RUN_TASK = "llm.tasks.run_llm_job"
 
 
 def create_job(*, user, provider, prompt: str, model_name: str = "", system_prompt: str = "",
                max_tokens: int | None = None, temperature: float | None = None, template_version: str = "",
                variables: dict | None = None) -> LLMJob:
-    from ..tasks import run_llm_job
-
     job = LLMJob.objects.create(
         user=user, provider=provider, model_name=model_name, prompt=prompt, system_prompt=system_prompt,
         max_tokens=max_tokens, temperature=temperature, template_version=template_version, variables=variables or {},
     )
-    transaction.on_commit(lambda: run_llm_job.delay(job.pk))
+    enqueue_after_commit(RUN_TASK, job.pk)
     return job
 
 
@@ -76,12 +77,10 @@ def _template_schema(template_version: str):
 
 
 def resume_jobs_waiting_on(query: LLMQuery) -> int:
-    from ..tasks import run_llm_job
-
     ids = list(
         LLMJob.objects.filter(pending_query=query, status=LLMJob.Status.WAITING_MANUAL).values_list("pk", flat=True)
     )
     for job_id in ids:
         if LLMJob.objects.filter(pk=job_id, status=LLMJob.Status.WAITING_MANUAL).update(status=LLMJob.Status.QUEUED):
-            transaction.on_commit(lambda job_id=job_id: run_llm_job.delay(job_id))
+            enqueue_after_commit(RUN_TASK, job_id)
     return len(ids)

@@ -32,9 +32,9 @@ from ..errors import (
 )
 from ..models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from .retry import ms_since, run_id_of, with_retries
-from ..records.pricing import charge_for, cost_for
+from ..records import charge_for, cost_for
 from ..records import dblog, interaction_writer
-from .estimate import count_input_tokens
+from .tokens import count_input_tokens
 from ..providers import ProviderRequest, ProviderResponse, Usage, client_for, resolve_model, resolve_target
 from ..providers.base import redact_keys
 

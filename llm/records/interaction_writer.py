@@ -230,6 +230,9 @@ def pending(path: str) -> bytes | None:
     return _writer.pending.get(path)
 
 
+interactions.read_queued_from(pending)
+
+
 def flush(timeout: float = 30.0) -> bool:
     return _writer.flush(timeout)
 

@@ -18,9 +18,11 @@ from typing import Any
 
 import orjson
 from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage, storages
+from django.core.files.storage import FileSystemStorage
 from django.core.files.utils import validate_file_name
 from django.utils._os import safe_makedirs
+
+from .storage import interaction_storage, s3_storage
 
 ROOT = "llm_logs"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -28,7 +30,18 @@ RUN_ID_RE = re.compile(r"^RUN_\d{8}T\d{6}Z_[0-9a-f]{4,16}$")
 
 
 def storage():
-    return storages["llm_logs"]
+    return interaction_storage()
+
+
+# The lookup of files this process queued for the background writer and has not stored yet.
+# interaction_writer.py registers it: the writer imports this module, never the reverse.
+_queued = None
+
+
+def read_queued_from(lookup) -> None:
+    """Make ``read`` see the files ``lookup(path)`` still holds (bytes, or None when not queued)."""
+    global _queued
+    _queued = lookup
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -127,19 +140,6 @@ def _write_local(store: FileSystemStorage, path: str, payload: bytes) -> str:
 S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\x00]+)$")
 
 
-def _s3_storage(bucket: str):
-    """An S3 storage for a file moved off local disk (``s3://bucket/key``, segment_migrate_to_s3),
-    reached with the shared S3 settings (S3_ENDPOINT_URL, S3_REGION, AWS_ACCESS_KEY_ID, ...)."""
-    from django.conf import settings
-    from storages.backends.s3 import S3Storage
-
-    def value(name, default=None):
-        return getattr(settings, name, None) or os.environ.get(name) or default
-
-    return S3Storage(bucket_name=bucket, endpoint_url=value("S3_ENDPOINT_URL"), region_name=value("S3_REGION", "us-east-1"),
-                     access_key=value("AWS_ACCESS_KEY_ID"), secret_key=value("AWS_SECRET_ACCESS_KEY"), location="")
-
-
 def read(path: str) -> bytes:
     """The JSON bytes of an interaction file; a compressed one (``<name>.json.gz``) is unpacked and
     one moved to S3 (``s3://bucket/key``) is read from there."""
@@ -149,16 +149,14 @@ def read(path: str) -> bytes:
         if ".." in key.split("/") or not key.startswith(f"{ROOT}/"):
             raise FileNotFoundError(f"{path} is not an interaction file key.")
         try:
-            with _s3_storage(uri["bucket"]).open(key, "rb") as fh:
+            with s3_storage(uri["bucket"]).open(key, "rb") as fh:
                 data = fh.read()
         except OSError:
             raise
         except Exception as exc:  # botocore's errors (no such bucket, endpoint unreachable, denied)
             raise OSError(f"Could not read {path} from S3: {exc}") from exc
     else:
-        from .interaction_writer import pending
-
-        queued = pending(path)  # written by this process's background writer any moment now
+        queued = _queued(path) if _queued else None  # stored by this process's background writer any moment now
         if queued is not None:
             return queued
         with storage().open(path, "rb") as fh:

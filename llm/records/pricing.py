@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,15 +18,11 @@ from django.db import transaction
 
 from ..models import LLMModel, LLMProvider
 from ..providers.base import Usage
+from ..tiers import PriceError, check_tiers, parse_price as _price  # noqa: F401  (PriceError, check_tiers: re-exported)
 
 PRICES_FILE = Path(__file__).parent.parent / "data" / "prices.json"
 MILLION = Decimal(1_000_000)
 QUANTUM = Decimal("0.00000001")
-TIER_PRICE_KEYS = ("input", "output", "cached_input", "cache_write", "cache_write_1h")
-
-
-class PriceError(ValueError):
-    """A price list or a tier that can't be used; the message says which entry and key."""
 
 
 @dataclass(frozen=True)
@@ -45,50 +41,6 @@ class Prices:
 class Charge:
     cost: Decimal | None
     tier: str = ""
-
-
-def _price(value, where: str) -> Decimal:
-    if isinstance(value, bool) or value is None:
-        raise PriceError(f"{where} must be a number (USD per 1M tokens), not {value!r}.")
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise PriceError(f"{where} must be a number (USD per 1M tokens), not {value!r}.") from None
-    if not result.is_finite() or result < 0:
-        raise PriceError(f"{where} must be a price of 0 or more, not {value!r}.")
-    return result
-
-
-def check_tiers(tiers) -> list[dict]:
-    """The tiers in their stored form (prices as strings, sorted by threshold), or PriceError saying what to fix."""
-    if tiers in (None, ""):
-        return []
-    if not isinstance(tiers, list):
-        raise PriceError('Tiers must be a list such as [{"above_input_tokens": 200000, "input": "2.50", "output": "15.00"}].')
-    out, seen = [], set()
-    for i, tier in enumerate(tiers, 1):
-        where = f"Tier {i}"
-        if not isinstance(tier, dict):
-            raise PriceError(f"{where} must be an object with above_input_tokens, input and output.")
-        unknown = set(tier) - {"above_input_tokens", *TIER_PRICE_KEYS}
-        if unknown:
-            raise PriceError(f"{where} has unknown keys {sorted(unknown)}; allowed: above_input_tokens, "
-                             f"{', '.join(TIER_PRICE_KEYS)}.")
-        threshold = tier.get("above_input_tokens")
-        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
-            raise PriceError(f"{where}: above_input_tokens must be a whole number of tokens above 0, not {threshold!r}.")
-        if threshold in seen:
-            raise PriceError(f"{where}: two tiers start above {threshold} input tokens.")
-        seen.add(threshold)
-        for key in ("input", "output"):
-            if tier.get(key) is None:
-                raise PriceError(f"{where} (above {threshold} input tokens) needs an {key} price.")
-        clean = {"above_input_tokens": threshold}
-        for key in TIER_PRICE_KEYS:
-            if tier.get(key) is not None:
-                clean[key] = str(_price(tier[key], f"{where} (above {threshold} input tokens) {key}"))
-        out.append(clean)
-    return sorted(out, key=lambda t: t["above_input_tokens"])
 
 
 def tier_label(threshold: int) -> str:

@@ -3,7 +3,7 @@
 import pytest
 
 from llm.models import LLMModel, LLMProvider
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import pytest
 from accounts.models import ApiToken
 from llm.errors import ManualAnswerPending
 from llm.models import LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from llm import definitions
 from llm.bootstrap import defaults_after_migrate
 from llm.models import LLMModel, LLMProvider, LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 
 pytestmark = pytest.mark.django_db
 

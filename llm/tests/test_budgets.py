@@ -8,7 +8,7 @@ from django.db import connection
 
 from llm.errors import LLMBudgetExceeded
 from llm.models import Budget, BudgetUsage, LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 

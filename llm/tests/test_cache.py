@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from llm.calls.cache import prune_expired
 from llm.models import LLMCacheEntry, LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db

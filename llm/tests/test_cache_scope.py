@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from llm.models import LLMCacheEntry, LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db

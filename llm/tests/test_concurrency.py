@@ -15,7 +15,7 @@ from django.db import connection
 from llm.calls import concurrency
 from llm.errors import LLMRequestRejected, RateLimitTimeout
 from llm.models import LLMModel, LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from llm.records.csv_export import csv_lines, safe_cell
+from llm.records import csv_lines, safe_cell
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", '=HYPERLINK("http://x")'])

@@ -8,7 +8,7 @@ import pytest
 
 from llm.models import LLMQuery, UsageDaily
 from llm.records.rollups import rebuild
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import login
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 

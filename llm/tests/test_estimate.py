@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from llm.calls.estimate import estimate
-from llm.calls.service import complete
+from llm.calls import complete
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from llm.records import interactions
 from llm.errors import LLMConfigurationError, LLMInvalidOutputError, LLMRequestRejected
-from llm.calls.images import create_image_job, generate_image
+from llm.calls import create_image_job, generate_image
 from llm.models import GeneratedImage, LLMQuery
 from llm.tasks import run_image_job
 from llm.testing.fake_provider import Reply
@@ -233,7 +233,7 @@ def test_the_image_page_polls_until_the_image_arrives(page, providers, fake, own
 def test_an_image_over_the_budget_is_refused_before_anything_is_sent(providers, fake, owner):
     from decimal import Decimal
 
-    from llm.calls.images import generate_image
+    from llm.calls import generate_image
     from llm.models import Budget, BudgetUsage
 
     Budget.objects.create(user=owner, period="day", limit_usd=Decimal("0.05"))

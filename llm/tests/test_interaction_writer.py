@@ -13,7 +13,7 @@ import pytest
 
 from llm.records import interaction_writer, interactions
 from llm.models import LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent("""
     import os, sys, threading, django
     django.setup()
-    from llm import interactions
+    from llm.records import interactions
     if os.environ.get("CHILD_STALL_STORAGE"):
         interactions.store = lambda path, data: threading.Event().wait()
     from llm.calls.service import complete

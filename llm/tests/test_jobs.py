@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from llm.calls.jobs import run_job
 from llm.models import LLMJob, LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.tasks import _run
 
 pytestmark = pytest.mark.django_db

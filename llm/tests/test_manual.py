@@ -7,9 +7,9 @@ from pydantic import BaseModel
 
 from llm.records import interactions
 from llm.errors import ManualAnswerPending
-from llm.calls.manual import submit_answer
+from llm.calls import submit_answer
 from llm.models import LLMJob, LLMQuery, ManualInteraction
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.signals import manual_answer_accepted
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,7 @@ def test_a_second_paste_after_acceptance_is_refused(providers, owner):
 
 
 def test_a_prompt_job_waits_for_the_paste_then_completes(providers, owner, django_capture_on_commit_callbacks, celery_eager):
-    from llm.calls.jobs import create_job
+    from llm.calls import create_job
 
     with django_capture_on_commit_callbacks(execute=True):
         job = create_job(user=owner, provider=providers["manual"], prompt="Name three primary colours.")

@@ -3,10 +3,10 @@ everyone reads (/api/llm/models) shows it to that user and staff, not to teammat
 
 import pytest
 
-from llm.calls.manual import submit_answer
+from llm.calls import submit_answer
 from llm.models import LLMModel
 from llm.providers import get_provider, resolve_model
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db

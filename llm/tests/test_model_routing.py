@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from accounts.models import ApiToken
 from llm.errors import LLMConfigurationError
 from llm.models import LLMJob, LLMModel, LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from llm import definitions
 from llm.records import interactions
 from llm.errors import LLMBudgetExceeded
 from llm.models import Budget, LLMCacheEntry, LLMModel, LLMQuery, UsageDaily
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 

@@ -8,11 +8,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from llm.calls.images import generate_image
+from llm.calls import generate_image
 from llm.models import LLMModel, LLMQuery
-from llm.records.pricing import PriceError, check_tiers, cost_for, max_cost_for, sync_bundled_prices
+from llm.records import PriceError, check_tiers, cost_for, max_cost_for, sync_bundled_prices
 from llm.providers import Usage
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db

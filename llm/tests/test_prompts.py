@@ -115,7 +115,7 @@ def test_the_template_a_run_used_is_archived_once_per_run():
 
 @pytest.mark.django_db
 def test_a_template_with_a_schema_returns_a_parsed_object(providers, fake, owner, celery_eager, django_capture_on_commit_callbacks):
-    from llm.calls.jobs import create_job
+    from llm.calls import create_job
     from llm.testing.fake_provider import Reply
 
     fake.script(Reply(json={"items": [{"name": "Rope", "cost_gold": 1, "reason": "climbing"}]}))

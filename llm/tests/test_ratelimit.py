@@ -11,7 +11,7 @@ from django.db import connection
 from llm.calls import ratelimit
 from llm.errors import RateLimitTimeout
 from llm.models import LLMModel
-from llm.calls.service import complete
+from llm.calls import complete
 
 ROOT = Path(__file__).resolve().parents[2]
 

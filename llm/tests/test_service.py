@@ -17,7 +17,7 @@ from llm.errors import (
     LLMUnavailableError,
 )
 from llm.models import LLMModel, LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db
@@ -277,7 +277,7 @@ TINY_PNG = bytes.fromhex(
 
 @pytest.mark.parametrize("provider,model", [("openai", "gpt-4o"), ("anthropic", "claude-haiku-4-5"), ("gemini", "gemini-2.0-flash")])
 def test_images_reach_each_provider_in_its_own_wire_format(providers, fake, provider, model):
-    from llm.calls.content import image_part
+    from llm.calls import image_part
 
     content = [{"type": "text", "text": "Describe this mockup"}, image_part(TINY_PNG, "image/png")]
     result = complete(purpose="tests.vision", messages=[{"role": "user", "content": content}], provider=provider, model=model)
@@ -290,7 +290,7 @@ def test_images_reach_each_provider_in_its_own_wire_format(providers, fake, prov
 
 
 def test_images_are_refused_for_a_model_without_vision(providers, fake):
-    from llm.calls.content import image_part
+    from llm.calls import image_part
 
     content = [{"type": "text", "text": "x"}, image_part(TINY_PNG, "image/png")]
     with pytest.raises(LLMConfigurationError, match="does not accept images"):

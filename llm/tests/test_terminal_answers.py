@@ -18,7 +18,7 @@ from llm.errors import (
     LLMTruncatedError,
 )
 from llm.models import LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 
 from llm.errors import ManualAnswerPending
 from llm.models import LLMJob
-from llm.calls.service import complete
+from llm.calls import complete
 
 pytestmark = pytest.mark.django_db
 

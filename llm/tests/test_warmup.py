@@ -3,7 +3,7 @@
 import pytest
 
 from llm.providers import base
-from llm.calls.warmup import warm_up
+from llm.calls import warm_up
 
 
 @pytest.mark.django_db

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from llm.calls.jobs import create_job
-from llm.calls.manual import submit_answer
+from llm.calls import create_job
+from llm.calls import submit_answer
 from llm.models import LLMJob, LLMQuery
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

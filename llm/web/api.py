@@ -8,8 +8,8 @@ from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema, Stat
 from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from ..calls.jobs import create_job
-from ..calls.manual import pending_for, submit_answer
+from ..calls import create_job
+from ..calls import pending_for, submit_answer
 from ..models import LLMJob, LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from ..providers import resolve_target
 from ..errors import LLMConfigurationError

@@ -13,8 +13,8 @@ from ..errors import LLMError
 from ..calls.estimate import estimate
 from .forms import PasteForm, PromptForm, QueryFilterForm
 from ..prompts import TemplateError
-from ..calls.jobs import create_job
-from ..calls.manual import pending_for, submit_answer
+from ..calls import create_job
+from ..calls import pending_for, submit_answer
 from ..models import LLMJob, LLMQuery, ManualInteraction, UserPromptTemplate
 from ..providers import provider_statuses
 
@@ -225,7 +225,7 @@ def images(request):
     page = Paginator(GeneratedImage.objects.for_user(request.user).select_related("provider"), 24).get_page(
         request.GET.get("page")
     )
-    return render(request, "llm/calls/images.html", {"form": form, "page": page})
+    return render(request, "llm/images.html", {"form": form, "page": page})
 
 
 def image(request, pk: int):

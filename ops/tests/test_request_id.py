@@ -181,7 +181,7 @@ def test_text_lines_show_the_request_id_when_there_is_one():
 # --- LLM call rows: stamped, shown, found ------------------------------------------------------
 
 def _call_under(request_id: str, user) -> int:
-    from llm.calls.service import complete
+    from llm.calls import complete
 
     token = context.set_request_id(request_id)
     try:

@@ -119,7 +119,7 @@ def test_an_item_on_the_copy_paste_provider_resumes_when_the_answer_is_pasted(
 ):
     import json
 
-    from llm.calls.manual import submit_answer
+    from llm.calls import submit_answer
     from llm.models import LLMProvider
 
     manual = LLMProvider.objects.get(kind=LLMProvider.Kind.MANUAL)

@@ -148,7 +148,7 @@ def test_the_copy_paste_provider_waits_for_the_pasted_answer(owner_client, provi
     assert "Waiting for a pasted answer" in page
     assert f'href="/llm/manual/{session.pending_query_id}/"' in page
 
-    from llm.calls.manual import submit_answer
+    from llm.calls import submit_answer
 
     dimmers = catalog_ready["dimmers"]
     import json

@@ -101,7 +101,7 @@ def make_finished_run(owner, product_ids: list[int], *, segments: int = 15, call
     For tests and benchmarks of the pages that show a run, at sizes the pipeline takes minutes for."""
     from django.utils import timezone
 
-    from llm.records.interactions import new_run_id
+    from llm.records import new_run_id
     from segmentation.models import (
         LLMInteractionIndex, ProductSegment, ProductTaxonomy, RefinedProductSegment, SegmentationRun,
     )

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from llm.calls.manual import submit_answer
+from llm.calls import submit_answer
 from llm.models import LLMQuery, ManualInteraction
 from segmentation import pipeline
 from segmentation.models import RefinedProductSegment, SegmentationRun

@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, connection
 
 from llm.models import LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)  # autocommit, as in a worker

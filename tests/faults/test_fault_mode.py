@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from llm.errors import LLMInvalidOutputError, LLMTruncatedError, LLMUnavailableError
 from llm.models import LLMQuery
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import FAULT_KINDS, Reply, corrupt_json, expected_statuses
 
 pytestmark = pytest.mark.django_db

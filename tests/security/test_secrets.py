@@ -12,7 +12,7 @@ from django.db import transaction
 from django.test import Client
 
 from artifacts.models import NoteArtifact, UserApiKey
-from llm.calls.service import complete
+from llm.calls import complete
 from llm.testing.fake_provider import Reply
 from notes.models import Note
 

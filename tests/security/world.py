@@ -51,7 +51,7 @@ def build_world(owner, *, text: str = "plain text", fake=None) -> World:
     from codegen.paths import path_key
     from llm.errors import ManualAnswerPending
     from llm.models import GeneratedImage, LLMJob, LLMProvider, LLMQuery
-    from llm.calls.service import complete
+    from llm.calls import complete
     from llm.testing.fake_provider import Reply
     from notes.models import Note
     from products.models import BulkGenerationJob, Category, GenerationSession, Product, Subcategory

@@ -9,7 +9,7 @@ from llm.bootstrap import ensure_defaults
 from llm.errors import LLMError, ManualAnswerPending
 from llm.models import LLMProvider
 from llm.providers import client_for, default_provider, get_provider, provider_statuses
-from llm.calls.service import complete
+from llm.calls import complete
 
 
 class Command(BaseCommand):
@@ -69,7 +69,7 @@ class Command(BaseCommand):
     def handle_sync_prices(self, from_file=None, **opts):
         result = ensure_defaults()
         if from_file:
-            from llm.records.pricing import PriceError, sync_price_file
+            from llm.records import PriceError, sync_price_file
 
             try:
                 result = sync_price_file(from_file)
