@@ -8,6 +8,8 @@ from django.db.models import Q
 
 from ops.context import current_request_id
 
+from .prompts import TemplateError, check_marker, check_variables, get as get_template
+
 # Environment variables each provider kind reads when its row leaves them blank.
 KIND_ENV = {
     "openai": {"key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"},
@@ -282,6 +284,10 @@ class LLMQuery(models.Model):
         max_length=10, default="app", help_text="Whose key paid: app (ours), user (their own key), manual (copy/paste)."
     )
     cache_key = models.CharField(max_length=64, blank=True)
+    prompt_template = models.CharField(
+        max_length=200, blank=True,
+        help_text="The prompt template(s) the messages were rendered from, with version, e.g. segmentation.refine_assignments_v0.",
+    )
     # The web request (or task) that led to this call: the same id is in the log lines of the
     # web process and the workers (ops/context.py). Filled from the context when the row is created.
     request_id = models.CharField(max_length=64, blank=True, db_index=True, default=current_request_id)
@@ -524,7 +530,7 @@ class PromptOverrideQuerySet(models.QuerySet):
 class PromptOverride(models.Model):
     """An admin's database override of a file template. Every save is a new revision; history stays."""
 
-    name = models.CharField(max_length=100, help_text="Template name, e.g. character_background.")
+    name = models.CharField(max_length=100, help_text="Template name, e.g. character_background or segmentation.refine_assignments.")
     template_version = models.PositiveIntegerField(default=0, help_text="The file template version it overrides (the N in _vN).")
     revision = models.PositiveIntegerField(editable=False, default=1)
     system = models.TextField(blank=True, help_text="Blank keeps the file's system text.")
@@ -554,14 +560,13 @@ class PromptOverride(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
-        from .prompts import TemplateError, check_variables, get
-
         try:
-            template = get(self.name, self.template_version)
+            template = get_template(self.name, self.template_version)
         except TemplateError as exc:
             raise ValidationError({"name": str(exc)}) from None
         try:
             check_variables(f"Override of {template.key}", template.variables, self.system, self.user)
+            check_marker(f"Override of {template.key}", self.system or template.system, self.user or template.user)
         except TemplateError as exc:
             raise ValidationError(str(exc)) from None
 
