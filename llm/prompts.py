@@ -187,7 +187,7 @@ def parse_file(path: Path, app_label: str = "") -> PromptTemplate:
         schema=data.get("schema") or "", variants=dict(data.get("variants") or {}),
         cache_ttl=str(data.get("cache_ttl") or "5m"), source=str(path), app_label=app_label,
     )
-    if not template.user.strip(STABLE_END + " \n"):
+    if not template.user.replace(STABLE_END, "").strip():
         raise TemplateError(f"{path}: `user:` (the prompt text) is required.")
     if template.kind not in ("chat", "image"):
         raise TemplateError(f"{path}: kind must be chat or image, not {template.kind!r}.")
