@@ -271,6 +271,11 @@ class LLMQuery(models.Model):
     saved_cost_usd = models.DecimalField(
         max_digits=14, decimal_places=8, null=True, blank=True, help_text="For cache hits: what the original call cost."
     )
+    prompt_cache_saved_usd = models.DecimalField(
+        max_digits=14, decimal_places=8, null=True, blank=True,
+        help_text="What the provider's prompt caching saved: the cost at full input price minus the cost "
+                  "(negative for a cache write). NULL = no cached or cache-write tokens, or price unknown.",
+    )
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -285,7 +290,7 @@ class LLMQuery(models.Model):
     )
     cache_key = models.CharField(max_length=64, blank=True)
     prompt_template = models.CharField(
-        max_length=200, blank=True,
+        max_length=200, blank=True, default="", db_default="",
         help_text="The prompt template(s) the messages were rendered from, with version, e.g. segmentation.refine_assignments_v0.",
     )
     # The web request (or task) that led to this call: the same id is in the log lines of the
@@ -618,6 +623,9 @@ class UsageDaily(models.Model):
     cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0, help_text="Sum of the known costs.")
     unknown_cost_calls = models.PositiveIntegerField(default=0)
     saved_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+    prompt_cache_saved_usd = models.DecimalField(
+        max_digits=18, decimal_places=8, default=0, db_default=0, help_text="Saved by the providers' prompt caching."
+    )
     latency_ms_sum = models.BigIntegerField(default=0)
     lat_b0 = models.PositiveIntegerField(default=0)
     lat_b1 = models.PositiveIntegerField(default=0)

@@ -29,7 +29,7 @@ from .errors import (
 )
 from .models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from .retry import ms_since, run_id_of, with_retries
-from .pricing import charge_for, cost_for
+from .pricing import charge_for, cost_for, prompt_cache_saving
 from . import dblog, interaction_writer
 from .estimate import count_input_tokens
 from .providers import ProviderRequest, ProviderResponse, Usage, client_for, resolve_model, resolve_target
@@ -254,6 +254,7 @@ class _Call:
             row.reasoning_tokens = u.reasoning_tokens
             charged = charge_for(self.model, u)
             row.cost_usd, row.price_tier = charged.cost, charged.tier
+            row.prompt_cache_saved_usd = prompt_cache_saving(self.model, u, charged.cost)
         reservation, self.reservation = self.reservation, None
         self._settle_slot(response)
         path = interactions.file_name(

@@ -114,3 +114,19 @@ def test_an_admin_override_can_move_the_breakpoint(template_dir, providers, fake
     blocks = fake.requests_for("anthropic")[0].body["messages"][0]["content"]
     assert [b["text"] for b in blocks] == [RULES + "\n", "Sort: a lamp\n"]
     assert row.prompt_template == "sorting_v0+db1"
+
+
+def test_the_dashboard_shows_what_prompt_caching_saved_beside_the_answer_cache(template_dir, providers, fake, client,
+                                                                               staff):
+    from llm.pricing import cost_for
+    from llm.providers import Usage
+
+    _, first = _ask("anthropic", "claude-sonnet-4-5", "a brass floor lamp")
+    _, second = _ask("anthropic", "claude-sonnet-4-5", "a smart dimmer")
+    full = cost_for(second.model, Usage(input_tokens=second.input_tokens, output_tokens=second.output_tokens))
+    assert second.prompt_cache_saved_usd == full - second.cost_usd > 0
+    assert first.prompt_cache_saved_usd < 0  # the write costs 1.25x: paid back by the first read
+    client.force_login(staff)
+    page = client.get("/llm/dashboard/").content.decode()
+    saved = first.prompt_cache_saved_usd + second.prompt_cache_saved_usd
+    assert f'<dd id="prompt-cache-saved">${saved:.6f}</dd>' in page and "Saved by the cache" in page
