@@ -1,10 +1,10 @@
-"""Provider, model and budget definitions, cached in each process.
+"""Provider, model and budget definitions (and the admins' active prompt overrides), cached in each process.
 
 Every ``complete()`` needs its provider row, its model row (with prices and limits) and the
 budgets that apply; reading them from the database costs three queries per call. They change
 rarely (an admin edit), so each process keeps them and checks one version key per call:
 
-* a save or delete of an LLMProvider, LLMModel or Budget (admin, ``ensure_defaults``, price
+* a save or delete of an LLMProvider, LLMModel, Budget or PromptOverride (admin, ``ensure_defaults``, price
   sync) clears this process's copy at once and writes a new version to Redis (or, without
   Redis, to the shared Django cache) -- again after the transaction commits, so another
   process can't re-read the old rows in between and keep them;
