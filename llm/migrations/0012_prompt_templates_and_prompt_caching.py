@@ -2,6 +2,21 @@
 
 from django.db import migrations, models
 
+# Domain apps' templates are named <app>.<step> now; before, only evals' judge was a template.
+RENAMED = {"judge_rubric": "evals.judge_rubric"}
+
+
+def rename_overrides(apps, schema_editor):
+    PromptOverride = apps.get_model("llm", "PromptOverride")
+    for old, new in RENAMED.items():
+        PromptOverride.objects.filter(name=old).update(name=new)
+
+
+def unrename_overrides(apps, schema_editor):
+    PromptOverride = apps.get_model("llm", "PromptOverride")
+    for old, new in RENAMED.items():
+        PromptOverride.objects.filter(name=new).update(name=old)
+
 
 class Migration(migrations.Migration):
 
@@ -30,4 +45,5 @@ class Migration(migrations.Migration):
             name='name',
             field=models.CharField(help_text='Template name, e.g. character_background or segmentation.refine_assignments.', max_length=100),
         ),
+        migrations.RunPython(rename_overrides, unrename_overrides),
     ]
