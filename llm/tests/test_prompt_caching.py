@@ -130,3 +130,13 @@ def test_the_dashboard_shows_what_prompt_caching_saved_beside_the_answer_cache(t
     page = client.get("/llm/dashboard/").content.decode()
     saved = first.prompt_cache_saved_usd + second.prompt_cache_saved_usd
     assert f'<dd id="prompt-cache-saved">${saved:.6f}</dd>' in page and "Saved by the cache" in page
+
+
+def test_the_template_module_imports_no_models_so_models_can_import_it():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(prompts.__file__).read_text())
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m in ("models", "llm.models", "definitions", "llm.definitions")}, imported
