@@ -1,6 +1,6 @@
 """The context builder (seed 001 phases 2.1 and 2.2): a note becomes one prompt.
 
-The prompt is made of the artifact type's template (``prompts/<type>_v0.txt``), the page's
+The prompt is made of the artifact type's template (llm template ``artifacts.<type>``, version 0), the page's
 metadata, and four parts in priority order: highlighted text, the note, the page section
 (HTML turned into plain text) and the owner's other notes on the same page. When the parts
 do not fit the model's context window minus the output budget (and the app's input
@@ -11,16 +11,14 @@ sent again byte for byte.
 """
 
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
+from llm import prompts
 from llm.calls import tokens
 
 from . import conf
 
-PROMPTS_DIR = Path(__file__).parent / "prompts"
-TEMPLATE_VERSION = "v0"
-SYSTEM_TEMPLATE = f"system_{TEMPLATE_VERSION}.txt"
+TEMPLATE_VERSION = 0
+SYSTEM_TEMPLATE = "artifacts.system"
 CUT_MARKER = "\n[… cut to fit the model's context window]"
 # Page text is extracted at most this many characters per token of budget, so a 10 MB page
 # section is never parsed or tokenised in full (English runs about 4 characters per token).
@@ -39,13 +37,9 @@ PART_LABELS = {
 }
 
 
-@lru_cache(maxsize=32)
-def template_text(name: str) -> str:
-    return (PROMPTS_DIR / name).read_text()
-
-
 def template_name(artifact_type: str) -> str:
-    return f"{artifact_type}_{TEMPLATE_VERSION}.txt"
+    """The llm template of an artifact type, e.g. ``artifacts.quiz``."""
+    return f"artifacts.{artifact_type}"
 
 
 @dataclass
@@ -169,7 +163,8 @@ def _section(title: str, text: str) -> str:
 
 def _render(template: str, description: str, blocks: list[str]) -> str:
     context = "\n\n".join(b for b in blocks if b)
-    return template.format(user_description=description, context=context).strip() + "\n"
+    text = prompts.render(template, {"user_description": description, "context": context}, version=TEMPLATE_VERSION).user
+    return text.strip() + "\n"
 
 
 def input_budget(context_window: int | None, max_output_tokens: int) -> tuple[int, dict]:
@@ -185,8 +180,8 @@ def build_prompt(note, artifact_type: str, user_description: str = "", *, contex
                  max_output_tokens: int, regeneration: int = 0) -> BuiltPrompt:
     """The system and user prompt for ``artifact_type`` on ``note``, cut to fit the budget."""
     budget, limits = input_budget(context_window, max_output_tokens)
-    template = template_text(template_name(artifact_type))
-    system = template_text(SYSTEM_TEMPLATE).strip()
+    template = template_name(artifact_type)
+    system = prompts.render(SYSTEM_TEMPLATE, {}, version=TEMPLATE_VERSION).user.strip()
 
     description = " ".join((user_description or "").split())[:DESCRIPTION_CHARS]
     description_line = f"What the person asks for: {description}" if description else ""
@@ -250,6 +245,6 @@ def build_prompt(note, artifact_type: str, user_description: str = "", *, contex
     prompt = _render(template, description_line, blocks)
     input_tokens = tokens.count_messages([{"role": "system", "content": system}, {"role": "user", "content": prompt}])
     return BuiltPrompt(
-        system=system, prompt=prompt, template=template_name(artifact_type), input_tokens=input_tokens,
+        system=system, prompt=prompt, template=f"{template_name(artifact_type)}_v{TEMPLATE_VERSION}", input_tokens=input_tokens,
         budget_tokens=budget, parts=parts, limits=limits,
     )

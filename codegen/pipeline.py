@@ -9,10 +9,8 @@ the copy/paste provider's stored answer) serves what was already answered.
 
 import json
 import logging
-import string
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -30,6 +28,7 @@ from llm.providers import get_provider, resolve_model
 from llm.calls import complete
 
 from . import checks, conf
+from .prompting import render, template
 from .mockups import extension_for
 from .models import CodegenRun, CodegenStep, GeneratedFile
 from .paths import PathRegistry, UnsafePath, check_path, path_key
@@ -37,12 +36,11 @@ from .schemas import ArchitecturePlan, FileBatch
 
 logger = logging.getLogger(__name__)
 
-PROMPTS = Path(__file__).parent / "prompts"
-SYSTEM_PROMPT = "system_v0.txt"
-CONTINUATION_PROMPT = "continuation_v0.txt"
-REPAIR_PROMPT = "repair_v0.txt"
-EMPTY_RETRY_PROMPT = "empty_retry_v0.txt"
-IMPORT_REPAIR_PROMPT = "import_repair_v0.txt"
+SYSTEM_PROMPT = "system_v0"
+CONTINUATION_PROMPT = "continuation_v0"
+REPAIR_PROMPT = "repair_v0"
+EMPTY_RETRY_PROMPT = "empty_retry_v0"
+IMPORT_REPAIR_PROMPT = "import_repair_v0"
 TAIL_CHARS = 400
 
 
@@ -57,20 +55,20 @@ class StepSpec:
 
 
 STEPS = [
-    StepSpec("1", "Architecture analysis", "step_1_architecture_v0.txt", "1"),
-    StepSpec("2", "Database schema", "step_2_database_v0.txt", "2", label="schema"),
-    StepSpec("3.1", "Backend core", "step_3_1_backend_core_v0.txt", "3", "Generating core application files...", "core"),
-    StepSpec("3.2", "Backend models and schemas", "step_3_2_backend_models_v0.txt", "3",
+    StepSpec("1", "Architecture analysis", "step_1_architecture_v0", "1"),
+    StepSpec("2", "Database schema", "step_2_database_v0", "2", label="schema"),
+    StepSpec("3.1", "Backend core", "step_3_1_backend_core_v0", "3", "Generating core application files...", "core"),
+    StepSpec("3.2", "Backend models and schemas", "step_3_2_backend_models_v0", "3",
              "Generating data models and schemas...", "model"),
-    StepSpec("3.3", "Backend API routes", "step_3_3_backend_routes_v0.txt", "3", "Generating API route handlers...", "route"),
-    StepSpec("3.4", "Backend middleware and utilities", "step_3_4_backend_utils_v0.txt", "3",
+    StepSpec("3.3", "Backend API routes", "step_3_3_backend_routes_v0", "3", "Generating API route handlers...", "route"),
+    StepSpec("3.4", "Backend middleware and utilities", "step_3_4_backend_utils_v0", "3",
              "Generating middleware and utilities...", "utility"),
-    StepSpec("4.1", "Frontend setup", "step_4_1_frontend_setup_v0.txt", "4", "Generating project setup files...", "setup"),
-    StepSpec("4.2", "Frontend core", "step_4_2_frontend_core_v0.txt", "4", "Generating core application structure...", "core"),
-    StepSpec("4.3", "Frontend pages", "step_4_3_frontend_pages_v0.txt", "4", "Generating page components...", "page"),
-    StepSpec("4.4", "Frontend components", "step_4_4_frontend_components_v0.txt", "4",
+    StepSpec("4.1", "Frontend setup", "step_4_1_frontend_setup_v0", "4", "Generating project setup files...", "setup"),
+    StepSpec("4.2", "Frontend core", "step_4_2_frontend_core_v0", "4", "Generating core application structure...", "core"),
+    StepSpec("4.3", "Frontend pages", "step_4_3_frontend_pages_v0", "4", "Generating page components...", "page"),
+    StepSpec("4.4", "Frontend components", "step_4_4_frontend_components_v0", "4",
              "Generating UI components and utilities...", "component"),
-    StepSpec("5", "Configuration and deployment", "step_5_configuration_v0.txt", "5", label="configuration"),
+    StepSpec("5", "Configuration and deployment", "step_5_configuration_v0", "5", label="configuration"),
 ]
 SPECS = {s.key: s for s in STEPS}
 STEP_KEYS = [s.key for s in STEPS]
@@ -90,15 +88,6 @@ class StepFailed(Exception):
 
 class StepHeld(Exception):
     """Another worker holds a step of this run (its claim is fresh): try again later."""
-
-
-def template(name: str) -> str:
-    return (PROMPTS / name).read_text(encoding="utf-8")
-
-
-def render(template_name: str, /, **values) -> str:
-    # string.Template ($name): the prompts quote JSON, whose braces str.format would trip on.
-    return string.Template(template(template_name)).safe_substitute(**values)
 
 
 # ---- creating a run ----------------------------------------------------------------------------
@@ -221,7 +210,7 @@ def claim(step: CodegenStep) -> bool:
 def run_step(ctx: Context, step: CodegenStep) -> None:
     spec = SPECS[step.key]
     _step_heading(ctx, step)
-    write_prompt_archive(ctx.run.run_id, spec.prompt.removesuffix(".txt"), template(spec.prompt))
+    write_prompt_archive(ctx.run.run_id, spec.prompt, template(spec.prompt))
     try:
         if step.key == "1":
             _plan_step(ctx, step)
@@ -360,7 +349,7 @@ def _plan_step(ctx: Context, step: CodegenStep) -> None:
         else "There is no mockup: plan from the description.",
     )
     content = [{"type": "text", "text": text}, image_part(mockup, run.mockup_media_type)] if mockup else text
-    messages = [{"role": "system", "content": template(SYSTEM_PROMPT)}, {"role": "user", "content": content}]
+    messages = [{"role": "system", "content": render(SYSTEM_PROMPT)}, {"role": "user", "content": content}]
     plan, _ = _ask(ctx, step, messages, ArchitecturePlan, spec.prompt)
     step.output = plan.model_dump(mode="json")
     ctx.log(
@@ -398,7 +387,7 @@ def _files_step(ctx: Context, step: CodegenStep) -> None:
     listing = "\n".join(f"- {p}" for p, _ in existing) or "(none yet)"
     text = render(spec.prompt, name=run.name, stack=run.stack, description=run.description, plan=plan_text(run),
                   existing=listing)
-    messages = [{"role": "system", "content": template(SYSTEM_PROMPT)}, {"role": "user", "content": text}]
+    messages = [{"role": "system", "content": render(SYSTEM_PROMPT)}, {"role": "user", "content": text}]
     batch, answer_text = _ask(ctx, step, messages, FileBatch, spec.prompt)
     if not batch.files:
         # A well-formed answer without a single file is a slip of the model, not a verdict: ask once more.
@@ -543,7 +532,7 @@ def repair_imports(ctx: Context, run: CodegenRun) -> None:
         ctx.log(f"Repairing imports in {len(files)} file(s): {', '.join(f.path for f in files)}", step, level="WARNING")
         errors = "\n".join(f"- {f.path}: {problems[f.path]}" for f in files)
         current = "\n\n".join(f"--- {f.path}\n{f.content}" for f in files)
-        messages = [{"role": "system", "content": template(SYSTEM_PROMPT)},
+        messages = [{"role": "system", "content": render(SYSTEM_PROMPT)},
                     {"role": "user", "content": render(IMPORT_REPAIR_PROMPT, name=run.name, errors=errors,
                                                        available=available, files=current)}]
         try:

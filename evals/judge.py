@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from .scorers import Scorer, Verdict
 
 PURPOSE = "evals.judge"
-TEMPLATE = "judge_rubric"
+TEMPLATE = "evals.judge_rubric"
 MAX_FIELD_CHARS = 12_000
 
 

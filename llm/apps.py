@@ -7,7 +7,9 @@ class LlmConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, receivers  # noqa: F401  (registers the template check, connects receivers)
-        from . import definitions  # noqa: F401  (connects the signals that invalidate cached definitions)
+        from . import definitions, prompts  # definitions connects the signals that invalidate cached definitions
+        # Templates read their admin overrides through the cached definitions (one version check, no query).
+        prompts.use_override_source(definitions.prompt_override)
         from django.db.models.signals import post_migrate
 
         from .bootstrap import defaults_after_migrate

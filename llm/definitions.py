@@ -1,10 +1,10 @@
-"""Provider, model and budget definitions, cached in each process.
+"""Provider, model and budget definitions (and the admins' active prompt overrides), cached in each process.
 
 Every ``complete()`` needs its provider row, its model row (with prices and limits) and the
 budgets that apply; reading them from the database costs three queries per call. They change
 rarely (an admin edit), so each process keeps them and checks one version key per call:
 
-* a save or delete of an LLMProvider, LLMModel or Budget (admin, ``ensure_defaults``, price
+* a save or delete of an LLMProvider, LLMModel, Budget or PromptOverride (admin, ``ensure_defaults``, price
   sync) clears this process's copy at once and writes a new version to Redis (or, without
   Redis, to the shared Django cache) -- again after the transaction commits, so another
   process can't re-read the old rows in between and keep them;
@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 
-from .models import Budget, LLMModel, LLMProvider
+from .models import Budget, LLMModel, LLMProvider, PromptOverride
 
 MAX_AGE = 30.0  # seconds; only matters for writes that bypass the signals
 VERSION_KEY = "llm:definitions:{db}:version"  # per database: test and bench databases share the Redis
@@ -50,6 +50,7 @@ class _Snapshot:
         self.providers: dict[str, tuple] | None = None  # name -> field values
         self.models: dict[tuple[int, str], tuple] = {}  # (provider id, model name) -> field values
         self.budgets: list[Budget] | None = None  # every enabled budget
+        self.overrides: dict[tuple[str, int], PromptOverride] | None = None  # active prompt overrides
 
 
 _snapshot: _Snapshot | None = None
@@ -149,7 +150,7 @@ def _on_change(sender, **kwargs):
     _changed_after_commit()
 
 
-for _model in (LLMProvider, LLMModel, Budget):
+for _model in (LLMProvider, LLMModel, Budget, PromptOverride):
     post_save.connect(_on_change, sender=_model, dispatch_uid=f"llm.definitions.save.{_model.__name__}")
     post_delete.connect(_on_change, sender=_model, dispatch_uid=f"llm.definitions.delete.{_model.__name__}")
 
@@ -210,3 +211,16 @@ def enabled_budgets() -> list[Budget] | None:
     if snap.budgets is None:
         snap.budgets = list(Budget.objects.filter(enabled=True).select_related("user"))
     return snap.budgets
+
+
+def prompt_override(name: str, version: int) -> PromptOverride | None:
+    """The active admin override of template ``name`` version ``version`` (the newest revision)."""
+    snap = current()
+    if snap is None:
+        return PromptOverride.objects.active_for(name, version)
+    if snap.overrides is None:
+        table: dict[tuple[str, int], PromptOverride] = {}
+        for row in PromptOverride.objects.filter(active=True).order_by("name", "template_version", "-revision"):
+            table.setdefault((row.name, row.template_version), row)
+        snap.overrides = table
+    return snap.overrides.get((name, version))

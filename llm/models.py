@@ -8,6 +8,8 @@ from django.db.models import Q
 
 from ops.context import current_request_id
 
+from .prompts import TemplateError, check_marker, check_variables, get as get_template
+
 # Environment variables each provider kind reads when its row leaves them blank.
 KIND_ENV = {
     "openai": {"key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"},
@@ -269,6 +271,11 @@ class LLMQuery(models.Model):
     saved_cost_usd = models.DecimalField(
         max_digits=14, decimal_places=8, null=True, blank=True, help_text="For cache hits: what the original call cost."
     )
+    prompt_cache_saved_usd = models.DecimalField(
+        max_digits=14, decimal_places=8, null=True, blank=True,
+        help_text="What the provider's prompt caching saved: the cost at full input price minus the cost "
+                  "(negative for a cache write). NULL = no cached or cache-write tokens, or price unknown.",
+    )
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -282,6 +289,10 @@ class LLMQuery(models.Model):
         max_length=10, default="app", help_text="Whose key paid: app (ours), user (their own key), manual (copy/paste)."
     )
     cache_key = models.CharField(max_length=64, blank=True)
+    prompt_template = models.CharField(
+        max_length=200, blank=True, default="", db_default="",
+        help_text="The prompt template(s) the messages were rendered from, with version, e.g. segmentation.refine_assignments_v0.",
+    )
     # The web request (or task) that led to this call: the same id is in the log lines of the
     # web process and the workers (ops/context.py). Filled from the context when the row is created.
     request_id = models.CharField(max_length=64, blank=True, db_index=True, default=current_request_id)
@@ -524,7 +535,7 @@ class PromptOverrideQuerySet(models.QuerySet):
 class PromptOverride(models.Model):
     """An admin's database override of a file template. Every save is a new revision; history stays."""
 
-    name = models.CharField(max_length=100, help_text="Template name, e.g. character_background.")
+    name = models.CharField(max_length=100, help_text="Template name, e.g. character_background or segmentation.refine_assignments.")
     template_version = models.PositiveIntegerField(default=0, help_text="The file template version it overrides (the N in _vN).")
     revision = models.PositiveIntegerField(editable=False, default=1)
     system = models.TextField(blank=True, help_text="Blank keeps the file's system text.")
@@ -554,14 +565,13 @@ class PromptOverride(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
-        from .prompts import TemplateError, check_variables, get
-
         try:
-            template = get(self.name, self.template_version)
+            template = get_template(self.name, self.template_version)
         except TemplateError as exc:
             raise ValidationError({"name": str(exc)}) from None
         try:
             check_variables(f"Override of {template.key}", template.variables, self.system, self.user)
+            check_marker(f"Override of {template.key}", self.system or template.system, self.user or template.user)
         except TemplateError as exc:
             raise ValidationError(str(exc)) from None
 
@@ -613,6 +623,9 @@ class UsageDaily(models.Model):
     cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0, help_text="Sum of the known costs.")
     unknown_cost_calls = models.PositiveIntegerField(default=0)
     saved_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=0)
+    prompt_cache_saved_usd = models.DecimalField(
+        max_digits=18, decimal_places=8, default=0, db_default=0, help_text="Saved by the providers' prompt caching."
+    )
     latency_ms_sum = models.BigIntegerField(default=0)
     lat_b0 = models.PositiveIntegerField(default=0)
     lat_b1 = models.PositiveIntegerField(default=0)

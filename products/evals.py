@@ -2,26 +2,23 @@
 
 ``products.identify_category`` and ``products.map_attributes`` run the wizard's own steps
 (``generation``) on the demo catalog, whose products' categories and attributes are the labels.
-A variant picks the prompt version (``products/prompts/identify_category_v<N>.txt``), the
+A variant picks the prompt version (``products.identify_category`` version N, products/prompts/identify_category_v<N>.yaml), the
 provider, the model and the temperature.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from evals import register
 from evals.registry import Suite
 from evals.scorers import Scorer, exact_match, fields_match
 
-PROMPTS = Path(__file__).parent / "prompts"
 EVERY_NTH_DEMO_PRODUCT = 5  # 60 of the 300 demo products: all 12 subcategories, a cheap run
 
 
 def _versions(name: str) -> list[int]:
-    pattern = re.compile(rf"^{name}_v(\d+)\.txt$")
-    return sorted(int(m[1]) for p in PROMPTS.iterdir() if (m := pattern.match(p.name)))
+    from .prompting import versions
+
+    return versions(name)
 
 
 def _options(ctx):
@@ -45,11 +42,11 @@ def _recorded(ctx, fn):
 
 
 def run_identify(case_input: dict, ctx) -> dict:
-    from . import generation
+    from . import generation, prompting
 
-    version = ctx.template_version or int(generation.IDENTIFY_TEMPLATE.split("_v")[1].split(".")[0])
+    version = ctx.template_version or prompting.split_key(generation.IDENTIFY_TEMPLATE)[1]
     choice = _recorded(ctx, lambda: generation.identify_category(
-        case_input["text"], _options(ctx), template_name=f"identify_category_v{version}.txt"))
+        case_input["text"], _options(ctx), template_name=f"identify_category_v{version}"))
     return {"category": choice.category_name, "subcategory": choice.subcategory_name,
             "confidence": choice.confidence}
 

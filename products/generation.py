@@ -18,8 +18,6 @@ import logging
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from django.db.models import Max
@@ -29,24 +27,19 @@ from llm import complete
 from llm.errors import LLMError, LLMInvalidOutputError, ManualAnswerPending
 from llm.models import LLMQuery
 
-from . import catalog, conf
+from . import catalog, conf, prompting
 from .models import AttributeDefinition, AttributeType, Product, Subcategory
 
 logger = logging.getLogger(__name__)
 
-PROMPTS_DIR = Path(__file__).parent / "prompts"
-IDENTIFY_TEMPLATE = "identify_category_v3.txt"
-CATEGORY_RETRY_TEMPLATE = "category_retry_v1.txt"
-MAP_TEMPLATE = "map_attributes_v1.txt"
-MAP_RETRY_TEMPLATE = "map_attributes_retry_v1.txt"
-GENERATE_TEMPLATE = "generate_product_v2.txt"
+# llm templates products.<step>, version N (products/prompting.py)
+IDENTIFY_TEMPLATE = "identify_category_v3"
+CATEGORY_RETRY_TEMPLATE = "category_retry_v1"
+MAP_TEMPLATE = "map_attributes_v1"
+MAP_RETRY_TEMPLATE = "map_attributes_retry_v1"
+GENERATE_TEMPLATE = "generate_product_v2"
 
 MAX_REASON_CHARS = 500
-
-
-@lru_cache(maxsize=None)
-def template(name: str) -> str:
-    return (PROMPTS_DIR / name).read_text()
 
 
 # --- Results and errors -------------------------------------------------------------------
@@ -345,7 +338,7 @@ def identify_category(text: str, options: LLMOptions, *, template_name: str = ID
     if not any(c["subcategories"] for c in outline):
         raise GenerationError("The catalog has no subcategories yet: add some in admin or run manage.py seed_demo.")
     schema = category_schema(outline)
-    messages = [{"role": "user", "content": template(template_name).format(catalog=_catalog_text(outline), text=text)}]
+    messages = [{"role": "user", "content": prompting.render(template_name, catalog=_catalog_text(outline), text=text)}]
     calls: list[CallRecord] = []
     rounds = conf.validation_retries() + 1
     for _ in range(rounds):
@@ -378,7 +371,7 @@ def identify_category(text: str, options: LLMOptions, *, template_name: str = ID
         _reject(calls, problem)
         messages = messages + [
             {"role": "assistant", "content": result.text},
-            {"role": "user", "content": template(CATEGORY_RETRY_TEMPLATE).format(error=problem)},
+            {"role": "user", "content": prompting.render(CATEGORY_RETRY_TEMPLATE, error=problem)},
         ]
     raise GenerationError(
         f"The model did not name an existing subcategory after {rounds} tries; pick one yourself. Last problem: {problem}",
@@ -458,7 +451,7 @@ def map_attributes(text: str, subcategory_id: int, options: LLMOptions) -> Attri
         return AttributeMapping(subcategory_id=subcategory_id, values={})
     schema = attributes_schema(keys)
     lines = "\n".join(f"- {key}: {_describe(d)}" for key, d in keys.items())
-    prompt = template(MAP_TEMPLATE).format(
+    prompt = prompting.render(MAP_TEMPLATE,
         subcategory=info["name"], category=info["category_name"], attributes=lines, text=text
     )
     messages = [{"role": "user", "content": prompt}]
@@ -474,7 +467,7 @@ def map_attributes(text: str, subcategory_id: int, options: LLMOptions) -> Attri
         _reject(calls, "Invalid values:\n" + errors)
         retry = messages + [
             {"role": "assistant", "content": result.text},
-            {"role": "user", "content": template(MAP_RETRY_TEMPLATE).format(errors=errors)},
+            {"role": "user", "content": prompting.render(MAP_RETRY_TEMPLATE, errors=errors)},
         ]
         try:
             second = _ask("map_attributes", retry, schema, options, MAP_RETRY_TEMPLATE, calls)
@@ -525,7 +518,7 @@ def generate_product(text: str, subcategory_id: int, attributes: dict, options: 
         for d in catalog.definitions(subcategory_id)
         if attributes.get(d.name) is not None
     ]
-    prompt = template(GENERATE_TEMPLATE).format(
+    prompt = prompting.render(GENERATE_TEMPLATE,
         category=info["category_name"], subcategory=info["name"], attributes="\n".join(lines) or "(none known)", text=text
     )
     calls: list[CallRecord] = []

@@ -1,36 +1,38 @@
-"""Prompt templates, the per-prompt schemas (ids constrained to the prompt's own), and answer salvage."""
+"""The stages' prompts (llm templates segmentation.*), the per-prompt schemas (ids constrained to
+the prompt's own), and answer salvage."""
 
 import json
 import re
 from functools import lru_cache
-from pathlib import Path
-from string import Template
 from typing import Annotated
 
 import json_repair
 from pydantic import BaseModel, Field, create_model
 
-PROMPTS_DIR = Path(__file__).parent / "prompts"
+from llm import prompts
+
 VERSION = "v0"
 
-# name in the code -> (template file, archive name from seed 004 section 4)
+# name in the code -> (llm template, archive name from seed 004 section 4)
 TEMPLATES = {
-    "extract": ("extract_taxonomy_prompt_v0.txt", "extract_taxonomy_prompt"),
-    "consolidate": ("consolidate_taxonomy_prompt_v0.txt", "consolidate_taxonomy_prompt"),
-    "refine": ("refine_assignments_prompt_v0.txt", "refine_assignments_prompt"),
-    "retry": ("shared_retry_prompt_v0.txt", "shared_retry_prompt"),
+    "extract": ("segmentation.extract_taxonomy", "extract_taxonomy_prompt"),
+    "consolidate": ("segmentation.consolidate_taxonomy", "consolidate_taxonomy_prompt"),
+    "refine": ("segmentation.refine_assignments", "refine_assignments_prompt"),
+    "retry": ("segmentation.shared_retry", "shared_retry_prompt"),
 }
+TEMPLATE_VERSION = int(VERSION[1:])
 
-_SPACES = re.compile(r"\s+")
 
-
-@lru_cache(maxsize=None)
 def template_text(name: str) -> str:
-    return (PROMPTS_DIR / TEMPLATES[name][0]).read_text(encoding="utf-8")
+    """The template as written (placeholders and the stable-prefix marker included): archived per run."""
+    return prompts.get(TEMPLATES[name][0], TEMPLATE_VERSION).user
 
 
 def render(name: str, **values) -> str:
-    return Template(template_text(name)).substitute(**{k: str(v) for k, v in values.items()})
+    return prompts.render(TEMPLATES[name][0], values, version=TEMPLATE_VERSION).user
+
+
+_SPACES = re.compile(r"\s+")
 
 
 def one_line(text: str, limit: int) -> str:

@@ -2,7 +2,8 @@
 
 Python-Markdown took 13 s on 10 KB of ``[``; the renderer is now cmark-gfm (linear), and
 pastes and edits are refused past ARTIFACTS_MAX_TEXT_CHARS with a message. Each hostile
-input below is the full 200,000-character limit; the bound is a generous 1 s wall clock
+input below is the full 200,000-character limit; the bound is a generous 1 s of this process's CPU time (not wall
+clock, so a loaded machine or a parallel run does not fail it)
 (bench/markdown_render.py prints the figures before and after).
 """
 
@@ -41,9 +42,9 @@ HOSTILE = {
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_markdown_renders_fast_and_sanitised(name):
     text = HOSTILE[name]
-    start = time.perf_counter()
+    start = time.process_time()
     html = str(markdown_to_html(text))
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert "<script" not in html
 
 

@@ -12,7 +12,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +20,7 @@ from django.utils import timezone
 
 from . import content as content_parts
 from . import budgets, concurrency, outcomes, ratelimit, structured
-from .. import definitions
+from .. import definitions, prompts
 from ..records import interactions, rollups
 from . import cache as answer_cache
 from ..errors import (
@@ -33,6 +32,7 @@ from ..errors import (
 from ..models import LLMModel, LLMProvider, LLMQuery, ManualInteraction
 from .retry import ms_since, run_id_of, with_retries
 from ..records import charge_for, cost_for
+from ..records.pricing import prompt_cache_saving
 from ..records import dblog, interaction_writer
 from .tokens import count_input_tokens
 from ..providers import ProviderRequest, ProviderResponse, Usage, client_for, resolve_model, resolve_target
@@ -40,7 +40,11 @@ from ..providers.base import redact_keys
 
 logger = logging.getLogger(__name__)
 
-RETRY_PROMPT = (Path(__file__).parent.parent / "prompts" / "shared_retry_prompt_v0.txt").read_text()
+RETRY_TEMPLATE = "shared_retry"  # llm/prompts/shared_retry_v0.yaml: the re-ask when an answer does not fit the schema
+
+
+def retry_prompt(error: str) -> str:
+    return prompts.render(RETRY_TEMPLATE, {"error": error}).user
 
 
 @dataclass
@@ -118,7 +122,7 @@ class _Call:
     """The state of one ``complete()`` call across its attempts."""
 
     def __init__(self, *, purpose, provider, model, messages, json_schema, schema_name, max_tokens, temperature, user,
-                 run_id, interaction_type, batch, context, api_key, cache_key):
+                 run_id, interaction_type, batch, context, api_key, cache_key, prompt_cache=True):
         self.purpose = purpose
         self.provider = provider
         self.model = model
@@ -134,6 +138,9 @@ class _Call:
         self.context = context or {}
         self.api_key = api_key
         self.cache_key = cache_key
+        # Provider prompt caching: True = the templates' lifetimes, "5m"/"1h" = that lifetime, False = off.
+        self.prompt_cache = prompt_cache
+        self.prompt_template = prompts.templates_of(messages)[:200]
         self.attempt = 0
         self.query_ids: list[int] = []
         self.first_row: LLMQuery | None = None  # written with the cache lookup, used by the first attempt
@@ -183,6 +190,7 @@ class _Call:
             attempt=self.attempt,
             key_source=self.key_source,
             cache_key=self.cache_key,
+            prompt_template=self.prompt_template,
         )
         found = dblog.insert(row, before=before)  # committed before the call: a crash during it still leaves this row
         self.query_ids.append(row.pk)
@@ -205,6 +213,7 @@ class _Call:
                 "max_tokens": self.max_tokens,
                 "timestamp": timezone.now().isoformat(),
                 "cache_key": self.cache_key,
+                "prompt_template": self.prompt_template or None,
                 "duration_ms": duration_ms,
                 "status": row.status,
                 "http_status": row.http_status,
@@ -248,6 +257,7 @@ class _Call:
             row.reasoning_tokens = u.reasoning_tokens
             charged = charge_for(self.model, u)
             row.cost_usd, row.price_tier = charged.cost, charged.tier
+            row.prompt_cache_saved_usd = prompt_cache_saving(self.model, u, charged.cost)
         reservation, self.reservation = self.reservation, None
         self._settle_slot(response)
         path = interactions.file_name(
@@ -338,6 +348,7 @@ class _Call:
         request = ProviderRequest(
             model=self.model.name, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
             json_schema=self.json_schema, schema_name=self.schema_name or "response",
+            cache_points=self.cache_points(messages),
         )
         started = time.monotonic()
         try:
@@ -355,6 +366,11 @@ class _Call:
                             error=f"{type(exc).__name__}: {exc}", latency_ms=ms_since(started))
             raise LLMError(f"{self.provider.name} call failed unexpectedly: {type(exc).__name__}: {exc}", query_id=row.pk) from exc
         return response, row, ms_since(started)
+
+    def cache_points(self, messages: list[dict]) -> list:
+        if self.prompt_cache is False:
+            return []
+        return prompts.cache_points(messages, ttl=self.prompt_cache if isinstance(self.prompt_cache, str) else None)
 
     def transport(self, messages: list[dict]) -> tuple[ProviderResponse, LLMQuery, int]:
         return with_retries(lambda: self.attempt_once(messages))
@@ -383,6 +399,7 @@ def complete(
     template_version: str = "",
     cache: bool = True,
     cache_ttl: int | None = None,
+    prompt_cache: "bool | str" = True,
 ) -> Completion:
     """Call a model and return its answer (parsed and validated when ``schema`` is given).
 
@@ -392,7 +409,13 @@ def complete(
     the answer (``LLMPausedError`` when the provider paused the turn), ``LLMContextWindowExceeded``,
     ``LLMRefusedError`` / ``LLMBlockedError`` when the model declined or a safety filter blocked
     it (see llm/calls/outcomes.py), and ``LLMInvalidOutputError`` when the answer never fit the schema. Every attempt is an ``LLMQuery`` row either way.
+
+    Messages rendered from templates (``llm.prompts.render``) are recorded on the row by template
+    and version, and their marked stable prefixes become provider cache breakpoints:
+    ``prompt_cache`` True uses each template's lifetime, ``"5m"``/``"1h"`` sets it, False sends none.
     """
+    if prompt_cache not in (True, False, *prompts.CACHE_TTLS):
+        raise ValueError(f"prompt_cache must be True, False, '5m' or '1h', not {prompt_cache!r}.")
     if not purpose:
         raise ValueError("purpose is required, e.g. purpose='notes.summary'.")
     provider_row, model = resolve_target(provider, model)
@@ -417,8 +440,11 @@ def complete(
         purpose=purpose, provider=provider_row, model=model_row, messages=msgs, json_schema=json_schema,
         schema_name=schema_name, max_tokens=limit, temperature=temperature, user=user, run_id=run_id_of(run),
         interaction_type=interaction_type, batch=batch, context=context, api_key=api_key, cache_key="",
+        prompt_cache=prompt_cache,
     )
-    call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema, template_version,
+    call.prompt_template = call.prompt_template or template_version[:200]
+    call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema,
+                                   template_version or call.prompt_template,
                                    scope=answer_cache.scope_for(user))
 
     if provider_row.kind == LLMProvider.Kind.MANUAL:
@@ -452,7 +478,7 @@ def complete(
                     )
                 conversation = conversation + [
                     {"role": "assistant", "content": response.text},
-                    {"role": "user", "content": RETRY_PROMPT.format(error=result.error)},
+                    {"role": "user", "content": retry_prompt(result.error)},
                 ]
                 continue
             parsed = result.value

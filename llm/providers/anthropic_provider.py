@@ -21,9 +21,10 @@ class AnthropicProvider(Provider):
         )
 
     def execute(self, request: ProviderRequest) -> ProviderResponse:
-        kwargs: dict = {"model": request.model, "max_tokens": request.max_tokens, "messages": [_anthropic_message(m) for m in request.chat_messages]}
-        if request.system_text:
-            kwargs["system"] = request.system_text
+        kwargs: dict = {"model": request.model, "max_tokens": request.max_tokens}
+        kwargs["messages"], kwargs["system"] = _with_cache_breakpoints(request)
+        if not kwargs["system"]:
+            del kwargs["system"]
         # No temperature: API version 2026-10-21, which anthropic-sdk-python 2.x sends by default, refuses
         # temperature/top_p/top_k with a 400 ("Extra inputs are not permitted"), and the SDK's create()
         # no longer takes them. A caller's temperature is dropped for Anthropic, not turned into an error.
@@ -99,6 +100,47 @@ def _stop_of(message) -> tuple[str, str]:
     if reason == "pause_turn":
         return STOP_PAUSED, "Anthropic paused the long-running turn before the answer was finished (stop_reason pause_turn)"
     return "", ""
+
+
+MAX_BREAKPOINTS = 4  # "You can define up to 4 cache breakpoints" (Anthropic prompt caching guide)
+
+
+def _cache_control(ttl: str) -> dict:
+    # CacheControlEphemeralParam (anthropic-sdk-python src/anthropic/types/cache_control_ephemeral_param.py):
+    # ttl "5m" (the default, left out) or "1h"; no beta header in SDK 2.x.
+    return {"type": "ephemeral"} if ttl == "5m" else {"type": "ephemeral", "ttl": ttl}
+
+
+def _split_block(block: dict, offset: int, ttl: str) -> list[dict]:
+    """A text block cut where its stable prefix ends, the breakpoint on the first half."""
+    text = block["text"]
+    head = {"type": "text", "text": text[:offset], "cache_control": _cache_control(ttl)}
+    return [head] + ([{"type": "text", "text": text[offset:]}] if text[offset:] else [])
+
+
+def _with_cache_breakpoints(request: ProviderRequest) -> tuple[list[dict], "str | list[dict]"]:
+    """(messages, system) in Anthropic's shape, with a ``cache_control`` breakpoint at the end of each
+    marked stable prefix (the last four; a breakpoint caches everything before it, system included).
+    The text is the same as without breakpoints: blocks are cut, never changed."""
+    chat_index = {i: n for n, i in enumerate(i for i, m in enumerate(request.messages) if m["role"] != "system")}
+    messages = [_anthropic_message(m) for m in request.chat_messages]
+    system: "str | list[dict]" = request.system_text
+    points = [p for p in request.cache_points if p.offset > 0][-MAX_BREAKPOINTS:]
+    if any(p.message in chat_index for p in points):
+        points = [p for p in points if p.message in chat_index]  # the system comes before them: cached anyway
+    elif points and system:
+        # Only the system prompt is marked (it is all stable): one breakpoint at its end.
+        return messages, [{"type": "text", "text": system, "cache_control": _cache_control(points[-1].ttl)}]
+    for point in sorted(points, key=lambda p: (p.message, p.part or 0), reverse=True):
+        message = messages[chat_index[point.message]]
+        content = message["content"]
+        if isinstance(content, str):
+            blocks = _split_block({"type": "text", "text": content}, point.offset, point.ttl)
+        else:
+            blocks = list(content)
+            blocks[point.part:point.part + 1] = _split_block(content[point.part], point.offset, point.ttl)
+        messages[chat_index[point.message]] = {"role": message["role"], "content": blocks}
+    return messages, system
 
 
 def _anthropic_message(message: dict) -> dict:

@@ -29,6 +29,10 @@ class ProviderRequest:
     json_schema: dict | None = None
     schema_name: str = "response"
     extra: dict = field(default_factory=dict)
+    # Ends of the marked stable prefixes (llm.prompts.CachePoint, indexes into ``messages``): the
+    # Anthropic provider puts its cache_control breakpoints there; OpenAI and Gemini cache a
+    # repeated prefix by themselves and ignore them.
+    cache_points: list = field(default_factory=list)
 
     @property
     def system_text(self) -> str:

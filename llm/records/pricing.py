@@ -95,6 +95,17 @@ def cost_for(model: LLMModel, usage: Usage) -> Decimal | None:
     return charge_for(model, usage).cost
 
 
+def prompt_cache_saving(model: LLMModel, usage: Usage, charged: Decimal | None) -> Decimal | None:
+    """What the provider's prompt cache saved on a call: its cost with every input token at the full
+    price minus what was charged (a cache write's surcharge makes it negative). None when the call
+    touched no cache or its price is unknown."""
+    if charged is None or not (usage.cached_input_tokens or usage.cache_write_input_tokens):
+        return None
+    full = cost_for(model, Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                 reasoning_tokens=usage.reasoning_tokens))
+    return None if full is None else full - charged
+
+
 def max_cost_for(model: LLMModel, input_tokens: int, max_output_tokens: int) -> Decimal | None:
     """The most a call can cost: every input token uncached, every allowed output token used (at
     the tier that many input tokens reach)."""

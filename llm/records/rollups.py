@@ -17,7 +17,7 @@ from ..models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, ROLLUP_DIMENSIONS, LLM
 # Not yet final: counted when they settle (a pasted answer turns pending_manual into ok).
 UNCOUNTED = {LLMQuery.Status.STARTED, LLMQuery.Status.PENDING_MANUAL}
 MEASURES = ["calls", "retry_calls", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens",
-            "cost_usd", "unknown_cost_calls", "saved_cost_usd", "latency_ms_sum"] + LATENCY_COLUMNS
+            "cost_usd", "unknown_cost_calls", "saved_cost_usd", "prompt_cache_saved_usd", "latency_ms_sum"] + LATENCY_COLUMNS
 
 
 def bucket_of(latency_ms: int | None) -> int | None:
@@ -35,7 +35,8 @@ def _values(row: LLMQuery) -> list:
     return [
         day, row.user_id or 0, row.purpose[:100], row.provider_name, row.model_name, row.status, row.key_source,
         1, 1 if row.attempt > 1 else 0, row.input_tokens, row.cached_input_tokens, row.output_tokens, row.reasoning_tokens,
-        row.cost_usd or 0, 1 if row.cost_usd is None else 0, row.saved_cost_usd or 0, row.latency_ms or 0,
+        row.cost_usd or 0, 1 if row.cost_usd is None else 0, row.saved_cost_usd or 0, row.prompt_cache_saved_usd or 0,
+        row.latency_ms or 0,
     ] + [1 if bucket == i else 0 for i in range(len(LATENCY_COLUMNS))]
 
 
@@ -96,7 +97,7 @@ def rebuild(start: date | None = None, end: date | None = None) -> int:
             t_in=Coalesce(Sum("input_tokens"), 0), t_cached=Coalesce(Sum("cached_input_tokens"), 0),
             t_out=Coalesce(Sum("output_tokens"), 0), t_reason=Coalesce(Sum("reasoning_tokens"), 0),
             cost=Sum("cost_usd"), unknown=Count("id", filter=Q(cost_usd__isnull=True)),
-            saved=Sum("saved_cost_usd"), lat=Coalesce(Sum("latency_ms"), 0),
+            saved=Sum("saved_cost_usd"), cache_saved=Sum("prompt_cache_saved_usd"), lat=Coalesce(Sum("latency_ms"), 0),
             **buckets,
         )
         .order_by()
@@ -107,7 +108,7 @@ def rebuild(start: date | None = None, end: date | None = None) -> int:
             model_name=g["model_name"], status=g["status"], key_source=g["key_source"], calls=g["n"],
             retry_calls=g["retries"], input_tokens=g["t_in"], cached_input_tokens=g["t_cached"], output_tokens=g["t_out"],
             reasoning_tokens=g["t_reason"], cost_usd=g["cost"] or 0, unknown_cost_calls=g["unknown"],
-            saved_cost_usd=g["saved"] or 0, latency_ms_sum=g["lat"], **{c: g[c] for c in LATENCY_COLUMNS},
+            saved_cost_usd=g["saved"] or 0, prompt_cache_saved_usd=g["cache_saved"] or 0, latency_ms_sum=g["lat"], **{c: g[c] for c in LATENCY_COLUMNS},
         )
         for g in grouped.iterator(chunk_size=5000)
     ]

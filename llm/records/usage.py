@@ -17,7 +17,7 @@ SUMS = {
     "calls": Sum("calls"), "retry_calls": Sum("retry_calls"), "input_tokens": Sum("input_tokens"),
     "cached_input_tokens": Sum("cached_input_tokens"), "output_tokens": Sum("output_tokens"),
     "reasoning_tokens": Sum("reasoning_tokens"), "cost_usd": Sum("cost_usd"), "unknown_cost_calls": Sum("unknown_cost_calls"),
-    "saved_cost_usd": Sum("saved_cost_usd"),
+    "saved_cost_usd": Sum("saved_cost_usd"), "prompt_cache_saved_usd": Sum("prompt_cache_saved_usd"),
 }
 DIMENSIONS = {"user": "user_ref", "purpose": "purpose", "app": "app", "provider": "provider_name",
               "model": "model_name", "mode": "key_source", "status": "status"}
@@ -65,7 +65,7 @@ def _clean(row: dict) -> dict:
     out = {}
     for key, value in row.items():
         if value is None and key in SUMS:
-            value = Decimal("0") if key in ("cost_usd", "saved_cost_usd") else 0
+            value = Decimal("0") if key in ("cost_usd", "saved_cost_usd", "prompt_cache_saved_usd") else 0
         out[key] = value
     return out
 

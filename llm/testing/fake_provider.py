@@ -139,6 +139,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Union
 from urllib.parse import parse_qs, urlsplit
 
+from llm.testing.prompt_cache import PromptCache
+
 __all__ = [
     "ROUTES",
     "FakeProviderServer",
@@ -216,6 +218,13 @@ def count_tokens(text: str | None) -> int:
     if not enc:  # pragma: no cover - fallback without tiktoken
         return max(1, len(text) // 4)
     return len(enc.encode(text, disallowed_special=()))
+
+
+def encode_tokens(text: str) -> list[int]:
+    enc = _get_encoding()
+    if not enc:  # pragma: no cover - fallback without tiktoken
+        return [ord(c) for c in text[::4]]
+    return enc.encode(text, disallowed_special=())
 
 
 # --------------------------------------------------------------------------- #
@@ -666,6 +675,9 @@ class FakeProviderServer:
         self._fault_rng = random.Random(0)
         self._in_flight = 0  # generation requests being answered right now (their delay included)
         self._peak_in_flight = 0
+        # Provider prompt caching (llm/testing/prompt_cache.py): a repeated prefix reports cached
+        # tokens the way each API does. ``prompt_cache.enabled = False`` turns it off.
+        self.prompt_cache = PromptCache(count_tokens, encode_tokens)
 
     # ----- lifecycle -------------------------------------------------------- #
     def start(self) -> "FakeProviderServer":
@@ -762,6 +774,7 @@ class FakeProviderServer:
             self._requests.clear()
             self._faults = None
             self._peak_in_flight = self._in_flight
+        self.prompt_cache.clear()
 
     def set_faults(self, rate: float = 0.3, kinds=None, seed: int | None = 0, **options: Any) -> FaultConfig | None:
         """Inject faults into a ``rate`` share of generation calls (``rate=0`` turns it off).
@@ -1174,15 +1187,25 @@ class _Handler(BaseHTTPRequestHandler):
             return value if isinstance(value, dict) else None
         return None
 
-    @staticmethod
-    def _usage(reply: Reply, input_tokens: int, output_text: str) -> dict:
+    def _usage(self, reply: Reply, input_tokens: int, output_text: str, route: str = "", body: dict | None = None) -> dict:
         u = dict(reply.usage or {})
+        read = write = write_1h = 0
+        scripted = any(k in u for k in ("cached_input_tokens", "cache_write_input_tokens", "input_tokens"))
+        if route and not scripted:  # a scripted usage says it all; otherwise the prefix cache answers
+            cache = self.fake.prompt_cache
+            if route == "anthropic":
+                read, write, write_1h = cache.anthropic(body or {}, input_tokens)
+            else:
+                texts, _ = _request_texts(route, body)
+                model = (body or {}).get("model") or ""
+                read = cache.automatic(route, str(model), "\n".join(texts))
         return {
             "input_tokens": int(u.get("input_tokens", input_tokens)),
             "output_tokens": int(u.get("output_tokens", count_tokens(output_text))),
-            "cached_input_tokens": int(u.get("cached_input_tokens", 0)),
+            "cached_input_tokens": int(u.get("cached_input_tokens", read)),
             "reasoning_tokens": int(u.get("reasoning_tokens", 0)),
-            "cache_write_input_tokens": int(u.get("cache_write_input_tokens", 0)),
+            "cache_write_input_tokens": int(u.get("cache_write_input_tokens", write)),
+            "cache_write_1h_input_tokens": int(u.get("cache_write_1h_input_tokens", write_1h)),
         }
 
     @staticmethod
@@ -1263,7 +1286,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"id": _rand_id("call_"), "type": "function", "function": {"name": tool_name, "arguments": args_text}}
             ]
 
-        u = self._usage(reply, _input_tokens("openai", body), out_text)
+        u = self._usage(reply, _input_tokens("openai", body), out_text, "openai", body)
         prompt_details: dict = {"cached_tokens": u["cached_input_tokens"], "audio_tokens": 0}
         if u["cache_write_input_tokens"]:
             prompt_details["cache_write_tokens"] = u["cache_write_input_tokens"]
@@ -1365,9 +1388,9 @@ class _Handler(BaseHTTPRequestHandler):
             content = [{"type": "text", "text": text}]
             stop_reason = "end_turn"
 
-        u = self._usage(reply, _input_tokens("anthropic", body), out_text)
+        u = self._usage(reply, _input_tokens("anthropic", body), out_text, "anthropic", body)
         cached, written = u["cached_input_tokens"], u["cache_write_input_tokens"]
-        written_1h = min(written, int(dict(reply.usage or {}).get("cache_write_1h_input_tokens", 0)))
+        written_1h = min(written, u["cache_write_1h_input_tokens"])
         usage: dict = {
             "input_tokens": max(0, u["input_tokens"] - cached - written),
             "cache_creation_input_tokens": written,
@@ -1445,7 +1468,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.image_b64 is not None or "IMAGE" in modalities:
             parts.append({"inlineData": {"mimeType": "image/png", "data": reply.image_b64 or TINY_PNG_B64}})
 
-        u = self._usage(reply, _input_tokens("gemini", body), out_text)
+        u = self._usage(reply, _input_tokens("gemini", body), out_text, "gemini", body)
         reasoning = u["reasoning_tokens"]
         usage: dict = {
             "promptTokenCount": u["input_tokens"],

@@ -186,6 +186,7 @@ class UsageRow(Schema):
     reasoning_tokens: int
     cost_usd: Decimal
     saved_cost_usd: Decimal
+    prompt_cache_saved_usd: Decimal = Decimal("0")  # saved by the providers' prompt caching
     unknown_cost_calls: int
 
 
@@ -201,7 +202,8 @@ class UsageOut(Schema):
 
 def _usage_row(key, r) -> dict:
     return {"key": str(key), **{k: r.get(k) or 0 for k in ("calls", "input_tokens", "cached_input_tokens", "output_tokens",
-                                                         "reasoning_tokens", "cost_usd", "saved_cost_usd", "unknown_cost_calls")}}
+                                                         "reasoning_tokens", "cost_usd", "saved_cost_usd", "prompt_cache_saved_usd",
+                                                         "unknown_cost_calls")}}
 
 
 @router.get("/usage", response=UsageOut, summary="Spend and tokens per day, month and dimension (your own; staff: everyone's)")
