@@ -56,6 +56,7 @@ def _check_redis_databases():
             ) from None
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group marks into node ids
 def pytest_collection_modifyitems(config, items):
     # Tests that start real Celery workers (and the bench scripts, several processes each) run one
     # after the other on one xdist worker (--dist loadgroup): two of them side by side on a small
