@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test install static migrate seed check clean bench messages
+.PHONY: run test install install-dev static migrate seed check clean bench messages
 
 run: install
 	@mkdir -p var
@@ -12,15 +12,24 @@ run: install
 	$(PY) manage.py seed_demo
 	@bash scripts/run.sh
 
-test: install
+# scripts/test.sh also builds .venv-prod (requirements.txt alone) for the production-install test.
+test: install-dev
 	@bash scripts/test.sh
 
+# What the running app needs (requirements.txt): `make run` and the deployment guide.
 install: $(VENV)/.installed static/vendor/.installed
+
+# ... plus the test and benchmark tools (requirements-dev.txt): `make test`.
+install-dev: install $(VENV)/.installed-dev
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	@touch $@
 
 # Front-end libraries come from the npm registry, copied into static/vendor (no CDN at run time).
@@ -38,7 +47,7 @@ static/vendor/.installed: package.json package-lock.json
 # failure). They create scratch databases next to DATABASE_URL's. See bench/README.md.
 bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/llmplatform_bench
 bench: export REDIS_URL ?= redis://127.0.0.1:6379/0
-bench: install
+bench: install-dev
 	$(VENV)/bin/pip install --quiet -r bench/requirements.txt  # LiteLLM, the yardstick of llm_overhead.py
 	@bash scripts/ensure_services.sh
 	@command -v wrk >/dev/null || { echo "bench/web_load.py needs wrk: apt-get install -y wrk" >&2; exit 1; }
@@ -59,4 +68,4 @@ check: install
 	$(PY) manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor
+	rm -rf $(VENV) .venv-prod node_modules static/vendor

@@ -36,6 +36,34 @@ def pytest_configure(config):
         socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=3).close()
     except OSError as exc:
         raise pytest.UsageError(f"Redis does not answer at {redis_url}: {exc}") from None
+    _check_redis_databases()
+
+
+def _check_redis_databases():
+    """Each xdist worker uses Redis databases of its own (tests/isolation.py): say so when the
+    server has too few, instead of failing tests one by one."""
+    import redis
+
+    urls = {django_settings.REDIS_URL, django_settings.CELERY_BROKER_URL, django_settings.REDIS_CACHE_URL}
+    for url in sorted(u for u in urls if u.startswith(("redis://", "rediss://"))):
+        try:
+            redis.Redis.from_url(url, socket_timeout=3).ping()
+        except redis.ResponseError as exc:
+            raise pytest.UsageError(
+                f"Redis refuses {url} ({exc}) for xdist worker {os.environ.get('PYTEST_XDIST_WORKER', '-')}: each "
+                "worker takes 2 databases from REDIS_URL's number up. Use fewer workers (TEST_WORKERS=2), a lower "
+                "database number in REDIS_URL, or more `databases` in redis.conf."
+            ) from None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns xdist_group marks into node ids
+def pytest_collection_modifyitems(config, items):
+    # Tests that start real Celery workers (and the bench scripts, several processes each) run one
+    # after the other on one xdist worker (--dist loadgroup): two of them side by side on a small
+    # machine would starve each other's processes into their timeouts.
+    for item in items:
+        if item.get_closest_marker("worker") or item.get_closest_marker("heavy"):
+            item.add_marker(pytest.mark.xdist_group("processes"))
 
 
 @pytest.fixture(autouse=True)

@@ -29,4 +29,13 @@ if ! command -v wrk >/dev/null; then  # tests/test_bench_scripts.py runs bench/w
 fi
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "FATAL: models changed without migrations: run manage.py makemigrations." >&2; exit 1; }
+bash scripts/prod_venv.sh  # tests/test_production_install.py starts the app from it
+# In parallel (pytest-xdist): one worker per core, at most 4 (each takes two Redis databases from
+# REDIS_URL's number up, tests/isolation.py). The tests that start Celery workers run one after the
+# other on one worker (their xdist_group, conftest.py). TEST_WORKERS=0 runs serially.
+CORES="$(nproc 2>/dev/null || echo 1)"
+WORKERS="${TEST_WORKERS:-$(( CORES < 4 ? CORES : 4 ))}"
+if [ "$WORKERS" -gt 1 ]; then
+  set -- -n "$WORKERS" --dist loadgroup "$@"
+fi
 exec .venv/bin/python -m pytest "$@"

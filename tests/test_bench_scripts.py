@@ -49,6 +49,7 @@ def _admin(sql: str, db: dict) -> None:
     raise AssertionError(f"could not run {sql}")
 
 
+@pytest.mark.heavy  # five scripts side by side: in the worker tests' xdist group (conftest.py)
 @pytest.mark.django_db(transaction=True)  # the test database exists, nothing of this test's is open in it
 def test_the_bench_scripts_run_in_their_tiny_configuration(django_db_blocker, tmp_path):
     from django.db import connection, connections
