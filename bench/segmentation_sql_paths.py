@@ -3,7 +3,8 @@
 Each of the pipeline's bulk reads and writes that had a raw statement and an ORM path for
 SQLite is timed both ways, at the shape of a 2,000-product run (bench/segmentation_scale.py:
 50 extract batches and 50 refine batches of 40 products, 2,000 run products), on PostgreSQL:
-median wall time per call over ``--repeat`` calls, how often a 2,000-product run makes it, and
+median wall time per call over ``--repeat`` calls (the variants called in turn, so a
+shared machine's load falls on both alike), how often a 2,000-product run makes it, and
 the ORM/raw ratio. Rule (issue 23): within 1.2x, the ORM path stays and the raw one goes; past
 it, one raw path stays behind one small tested function in segmentation/pipeline/storage.py.
 
@@ -99,14 +100,17 @@ def _measure(args) -> int:
         run = Run.objects.create(id=f"RUN_SQL_{next(runs)}", owner=user, category_name="Dimmers", stage=Stage.REFINE)
         return run
 
-    def timed(fn, setup=lambda: None) -> float:
-        times = []
+    def timed(fns, setup=lambda: None) -> list[float]:
+        """Median ms per call of each of ``fns``, called in turn (raw, ORM, raw, ORM...) so that
+        every variant sees the same load on a shared machine."""
+        times = [[] for _ in fns]
         for _ in range(args.repeat):
-            state = setup()
-            t0 = time.perf_counter()
-            fn(state)
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times) * 1000
+            for n, fn in enumerate(fns):
+                state = setup()
+                t0 = time.perf_counter()
+                fn(state)
+                times[n].append(time.perf_counter() - t0)
+        return [statistics.median(t) * 1000 for t in times]
 
     # --- the variants -------------------------------------------------------------------------
 
@@ -249,9 +253,8 @@ def _measure(args) -> int:
           f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'statement':40} {'calls/run':>9} {'raw ms':>8} {'ORM ms':>8} {'ORM/raw':>8}  {'per run: raw -> ORM'}")
     for label, calls, raw, orms, setup in paths:
-        raw_ms = timed(raw, setup)
         for variant, orm in orms.items():
-            orm_ms = timed(orm, setup)
+            raw_ms, orm_ms = timed([raw, orm], setup)
             verdict = "ORM" if orm_ms <= 1.2 * raw_ms else "keep raw"
             print(f"{label:40} {calls:>9} {raw_ms:>8.2f} {orm_ms:>8.2f} {orm_ms / raw_ms:>7.2f}x  "
                   f"{raw_ms * calls:.1f} -> {orm_ms * calls:.1f} ms  [{variant}: {verdict}]")

@@ -8,6 +8,7 @@ re-ask of the values present but invalid.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -89,11 +90,19 @@ def build_prompt(text: str, info: dict, keys: dict[str, AttributeDefinition]) ->
 
 
 def read_answer(answer, keys: dict[str, AttributeDefinition]) -> dict[str, AttributeValue]:
-    """Every attribute's value from one answer (the parsed dict of a live call, or raw text parsed
-    against the attributes' schema here), checked: invalid ones come back flagged, not dropped."""
+    """Every attribute's value from one answer (the parsed dict of a live call, or raw text), each
+    checked by its definition: invalid ones come back flagged, not dropped. Raw text that breaks
+    the schema's types (a "600 W" for a number) is still read value by value, as
+    ``validate_value`` is lenient about form and strict about meaning."""
     if isinstance(answer, str):
         parsed = parse(answer, attributes_schema(keys))
-        answer = parsed.value if parsed.ok else {}
+        if parsed.ok:
+            answer = parsed.value
+        else:
+            try:
+                answer = json.loads(answer)
+            except ValueError:
+                answer = {}
     return check_values(keys, answer)
 
 
