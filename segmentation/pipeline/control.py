@@ -38,7 +38,9 @@ def claim(batch_id: int, token: str) -> SegmentationBatch | None:
 
     One round trip: a conditional UPDATE joined with the run (which must be running) that
     returns the batch and the run fields the work needs. Rows are built with ``from_db``, so
-    any other field (the owner's too) is loaded lazily if something asks for it.
+    any other field (the owner's too) is loaded lazily if something asks for it. The ORM path
+    (QuerySet.update, then a select_related get) is 3.6x slower: 4.2 ms against 15.3 ms, 101
+    claims a 2,000-product run (bench/segmentation_sql_paths.py), so the raw statement stays.
     """
     from django.contrib.auth import get_user_model
     from django.db import connection

@@ -1,8 +1,10 @@
 """Storage: the pipeline's bulk reads and writes, one function per statement.
 
-Several have a PostgreSQL statement (array parameters, data-modifying CTEs) and an ORM path for
-SQLite; each says why it keeps its raw statement (figures from bench/segmentation_scale.py and
-bench/segmentation_sql_paths.py at 2,000 products).
+Raw PostgreSQL statements (array parameters, data-modifying CTEs) with an ORM path for SQLite
+stay only where the ORM was more than 1.2x slower on bench/segmentation_sql_paths.py at the
+shape of a 2,000-product run; each function says its figures. Two raw statements that no
+caller reached on PostgreSQL (``finish`` counting products, ``insert_first_pass``) are gone:
+``finish_refine`` does both inside its own statement there.
 """
 
 import json
@@ -20,7 +22,10 @@ from .base import CHUNK, Batch, Run, RunStopped
 
 
 def insert_run_products(run_id: str, ids: list[int]) -> None:
-    """The run's input rows, 10,000 per statement as one array parameter (no model instance per row)."""
+    """The run's input rows, 10,000 per statement as one array parameter (no model instance per row).
+
+    Raw on PostgreSQL because bulk_create is 2.3x slower here: 111 ms against 259 ms for 2,000 rows
+    (bench/segmentation_sql_paths.py, median of 100, 2 shared CPUs)."""
     table = RunProduct._meta.db_table
     with connection.cursor() as cursor:
         for part in chunks(ids, 10_000):
@@ -34,6 +39,8 @@ def existing_product_ids(ids: list[int]) -> list[int]:
     if connection.vendor != "postgresql":
         return list(Product.objects.filter(pk__in=ids).values_list("pk", flat=True))
     # One array parameter: an IN list of 10,000 placeholders costs more to build than to run.
+    # filter(pk__in) measured 1.22x to 3.75x this statement over three passes of
+    # bench/segmentation_sql_paths.py at 2,000 ids (28.6 ms against 34.8 ms in the steadiest): past 1.2x, kept.
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT "id" FROM "{Product._meta.db_table}" WHERE "id" = ANY(%s)', [ids])
         return [row[0] for row in cursor.fetchall()]
@@ -46,7 +53,10 @@ _LINE_OVERHEAD_BYTES = 16 + 10 + 12 + 3 * 3 + 2
 
 def line_byte_bounds(ids: list[int]):
     """An upper bound of each product's prompt line in UTF-8 bytes, in id order, computed by the
-    database (collapsing spaces and cutting long fields only ever make a line shorter)."""
+    database (collapsing spaces and cutting long fields only ever make a line shorter).
+
+    Raw on PostgreSQL: the ORM with an octet_length Func is 1.6x slower at 2,000 ids (33.7 ms against
+    53.3 ms), building the lines as SQLite does 1.7x (bench/segmentation_sql_paths.py)."""
     if connection.vendor != "postgresql":
         for line in product_lines(ids):
             yield len(line.encode("utf-8")) + 2
@@ -66,7 +76,9 @@ def line_byte_bounds(ids: list[int]):
 def product_rows(ids: list[int], *, first_pass_of_run: str | None = None):
     """(pk, title, brand, description) in id order, a chunk at a time (flat memory for big runs);
     with ``first_pass_of_run``, each row also carries the product's first-pass taxonomy id in
-    that run (or None). On PostgreSQL one statement per chunk with the ids as one array parameter."""
+    that run (or None). On PostgreSQL one statement per chunk with the ids as one array parameter:
+    values_list(pk__in) is 1.7x slower for a batch of 40 (2.0 ms against 3.5 ms, 50 calls a run),
+    with the first-pass Subquery 2.1x (bench/segmentation_sql_paths.py)."""
     for part in chunks(ids, CHUNK):
         if connection.vendor != "postgresql":
             rows = Product.objects.filter(pk__in=part).order_by("pk")
@@ -95,21 +107,18 @@ def product_lines(ids: list[int]):
 
 
 def finish(batch: SegmentationBatch, result: dict, *, processed: int = 0) -> bool:
-    """Mark the batch done if this task still holds it (and count ``processed`` products on the run,
-    in the same statement); False when the claim was lost."""
-    if not processed or connection.vendor != "postgresql":  # SQLite has no UPDATE inside WITH
-        if processed:
-            Run.objects.filter(pk=batch.run_id).update(processed_products=F("processed_products") + processed,
-                                                        updated_at=timezone.now())
-        return bool(
-            Batch.objects.filter(pk=batch.pk, status=Batch.Status.RUNNING, claimed_by=batch.claimed_by).update(
-                status=Batch.Status.DONE, result=result, error="", finished_at=timezone.now()
-            )
+    """Mark the batch done if this task still holds it (and count ``processed`` products on the
+    run); False when the claim was lost. ORM only: its PostgreSQL statement (the two updates as
+    one data-modifying WITH) was never reached, as the one caller that counts products on
+    PostgreSQL, ``finish_refine``, folds both updates into its own statement."""
+    if processed:
+        Run.objects.filter(pk=batch.run_id).update(processed_products=F("processed_products") + processed,
+                                                    updated_at=timezone.now())
+    return bool(
+        Batch.objects.filter(pk=batch.pk, status=Batch.Status.RUNNING, claimed_by=batch.claimed_by).update(
+            status=Batch.Status.DONE, result=result, error="", finished_at=timezone.now()
         )
-    ctes, params = _done_ctes(batch, result, processed)
-    with connection.cursor() as cursor:
-        cursor.execute(f'WITH {ctes} SELECT count(*) FROM done', params)
-        return cursor.fetchone()[0] == 1
+    )
 
 
 def _done_ctes(batch: SegmentationBatch, result: dict, processed: int) -> tuple[str, list]:
@@ -135,7 +144,9 @@ def finish_refine(batch: SegmentationBatch, pairs: list[tuple[int, int]],
     On PostgreSQL that is one statement (the rows are written only if the batch's conditional
     UPDATE matched), instead of a transaction of five round trips. The refined rows are upserted
     and the first-pass rows kept when present, so a batch redone after a lost claim duplicates
-    nothing.
+    nothing. The ORM path (bulk_create(ignore_conflicts), bulk_create(update_conflicts=True), two
+    QuerySet.update) is 2.0x slower: 12.1 ms against 24.0 ms per batch of 40, 50 batches a run
+    (bench/segmentation_sql_paths.py), so the raw statement stays.
     """
     if connection.vendor != "postgresql":
         with transaction.atomic():
@@ -164,22 +175,12 @@ def finish_refine(batch: SegmentationBatch, pairs: list[tuple[int, int]],
 
 
 def insert_first_pass(run_id: str, rows: list[tuple[int, int, float | None]]) -> None:
-    """(product, taxonomy, confidence) first-pass rows; a product already placed keeps its row."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
+    """(product, taxonomy, confidence) first-pass rows; a product already placed keeps its row (the
+    ORM path of ``finish_refine``; on PostgreSQL its one statement writes them)."""
+    if rows:
         ProductSegment.objects.bulk_create(
             [ProductSegment(run_id=run_id, product_id=pk, taxonomy_id=taxon, confidence=conf_) for pk, taxon, conf_ in rows],
             ignore_conflicts=True,
-        )
-        return
-    table = ProductSegment._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{table}" ("run_id", "product_id", "taxonomy_id", "confidence") '
-            f'SELECT %s, p, t, c FROM unnest(%s::bigint[], %s::bigint[], %s::float8[]) AS u(p, t, c) '
-            f'ON CONFLICT DO NOTHING',
-            [run_id, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
         )
 
 
