@@ -39,17 +39,21 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=40, help="calls per path and variant (median printed)")
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--tiny", action="store_true", help="80 products, 3 calls: does the script still run?")
+    parser.add_argument("--db-url", default=None, help="a migrated scratch database to use as it is (kept); default: "
+                        "DATABASE_URL's name + _sqlpaths, created and dropped")
     args = parser.parse_args(argv)
     if args.tiny:
         args.repeat, args.products = 3, 80
-    base = os.environ.get("DATABASE_URL", "")
+    base = args.db_url or os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
-        parser.error("set DATABASE_URL to a PostgreSQL URL")
-    parts = urlsplit(base)
-    url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_sqlpaths"))
-    name = urlsplit(url).path.lstrip("/")
-    _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _admin(url, f'CREATE DATABASE "{name}"')
+        parser.error("set DATABASE_URL to a PostgreSQL URL (or pass --db-url)")
+    url, name = args.db_url, None
+    if url is None:
+        parts = urlsplit(base)
+        url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_sqlpaths"))
+        name = urlsplit(url).path.lstrip("/")
+        _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _admin(url, f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     try:
@@ -61,7 +65,8 @@ def main(argv=None) -> int:
         from django.db import connections
 
         connections.close_all()
-        _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if name:
+            _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _measure(args) -> int:
@@ -88,16 +93,16 @@ def _measure(args) -> int:
 
     Batch, Run = SegmentationBatch, SegmentationRun
     call_command("migrate", verbosity=0)
-    user = get_user_model().objects.create(username="sqlpaths")
-    category = Category.objects.create(name="SQL paths")
+    user = get_user_model().objects.create(username=f"sqlpaths-{os.getpid()}")
+    category = Category.objects.create(name=f"SQL paths {os.getpid()}")
     Product.objects.bulk_create([Product(title=f"Dimmer model {i}", brand=f"Brand{i % 7}", category=category,
                                          description=f"A dimmer for tests, number {i}.") for i in range(args.products)])
-    ids = list(Product.objects.order_by("pk").values_list("pk", flat=True))
+    ids = list(Product.objects.filter(category=category).order_by("pk").values_list("pk", flat=True))
     batch_ids = ids[:40]
     runs = iter(range(1_000_000))
 
     def new_run() -> SegmentationRun:
-        run = Run.objects.create(id=f"RUN_SQL_{next(runs)}", owner=user, category_name="Dimmers", stage=Stage.REFINE)
+        run = Run.objects.create(id=f"RUN_SQL_{os.getpid()}_{next(runs)}", owner=user, category_name="Dimmers", stage=Stage.REFINE)
         return run
 
     def timed(fns, setup=lambda: None) -> list[float]:
@@ -178,7 +183,7 @@ def _measure(args) -> int:
                     .annotate(first=Subquery(first.values("taxonomy_id")[:1]))
                     .values_list("pk", "title", "brand", "description", "first"))
 
-    claim_run = Run.objects.create(id="RUN_SQL_CLAIM", owner=user, category_name="Dimmers")
+    claim_run = Run.objects.create(id=f"RUN_SQL_CLAIM_{os.getpid()}", owner=user, category_name="Dimmers")
     claim_batch = Batch.objects.create(run=claim_run, stage=Stage.EXTRACT, index=1, product_ids=batch_ids)
 
     def pending():
