@@ -10,6 +10,9 @@ class LlmConfig(AppConfig):
         from . import definitions, prompts  # definitions connects the signals that invalidate cached definitions
         # Templates read their admin overrides through the cached definitions (one version check, no query).
         prompts.use_override_source(definitions.prompt_override)
+        from .records import write_prompt_archive
+
+        prompts.use_archive_writer(write_prompt_archive)
         from django.db.models.signals import post_migrate
 
         from .bootstrap import defaults_after_migrate

@@ -370,10 +370,20 @@ def cache_points(messages: list[dict], ttl: str | None = None) -> list[CachePoin
     return points
 
 
+# Where run archives are written: llm.records.write_prompt_archive, wired by LlmConfig.ready()
+# like the override source (records sits above prompts: pricing -> providers -> models -> prompts).
+_archive_writer = None
+
+
+def use_archive_writer(write) -> None:
+    global _archive_writer
+    _archive_writer = write
+
+
 def archive_for_run(run_id: str, rendered: RenderedPrompt) -> str:
     """Keep the exact template a run used, once per run, beside its interaction files."""
-    from .records import write_prompt_archive
-
+    if _archive_writer is None:
+        raise RuntimeError("llm.prompts.archive_for_run needs the llm app ready (LlmConfig.ready wires the writer).")
     t = rendered.template
     body = f"# {t.key} ({rendered.version})\n# source: {t.source}\n\n[system]\n{t.system}\n\n[user]\n{t.user}\n"
-    return write_prompt_archive(run_id, f"{t.step}_prompt", body)
+    return _archive_writer(run_id, f"{t.step}_prompt", body)

@@ -80,13 +80,26 @@ def create_job(*, owner, inputs: list[str], provider_name: str = "", model_name:
     return job
 
 
-def enqueue_job(job_id: int) -> None:
-    from .tasks import run_bulk_item
+RUN_ITEM_TASK = "products.tasks.run_bulk_item"
 
+
+def send_item(item_id: int) -> None:
+    """Hand one item to a worker, by task name: products/tasks.py imports this module (a task
+    module imports the work; the work never imports its task module). Looked up in Celery's
+    registry, so ``task_always_eager`` still runs it inline; autodiscovery fills the registry in
+    a process that has not imported the task module yet (a web process)."""
+    from celery import current_app
+
+    if RUN_ITEM_TASK not in current_app.tasks:
+        current_app.loader.import_default_modules()  # sends import_modules: autodiscover_tasks() imports every app's tasks
+    current_app.tasks[RUN_ITEM_TASK].delay(item_id)
+
+
+def enqueue_job(job_id: int) -> None:
     for item_id in BulkGenerationItem.objects.filter(job_id=job_id, status=BulkGenerationItem.Status.QUEUED).values_list(
         "pk", flat=True
     ):
-        run_bulk_item.delay(item_id)
+        send_item(item_id)
 
 
 def _claim(item_id: int) -> bool:
@@ -165,8 +178,6 @@ def _run(item: BulkGenerationItem) -> BulkGenerationItem:
 
 def resume_items_waiting_on(query) -> int:
     """Requeue the items whose step waited for this pasted answer (llm.signals.manual_answer_accepted)."""
-    from .tasks import run_bulk_item
-
     ids = list(
         BulkGenerationItem.objects.filter(
             session__pending_query=query, status=BulkGenerationItem.Status.WAITING_MANUAL
@@ -176,5 +187,5 @@ def resume_items_waiting_on(query) -> int:
         if BulkGenerationItem.objects.filter(pk=item_id, status=BulkGenerationItem.Status.WAITING_MANUAL).update(
             status=BulkGenerationItem.Status.QUEUED
         ):
-            transaction.on_commit(lambda item_id=item_id: run_bulk_item.delay(item_id))
+            transaction.on_commit(lambda item_id=item_id: send_item(item_id))
     return len(ids)

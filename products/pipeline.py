@@ -18,6 +18,9 @@ from django.db import transaction
 from llm import new_run_id
 
 from . import catalog, generation
+from .generation import attributes as attributes_step
+from .generation import content as content_step
+from .generation import identify as identify_step
 from .generation import CallRecord, GenerationError, LLMOptions, WaitingForManualAnswer
 from .models import (
     CONTENT_FIELDS,
@@ -107,10 +110,7 @@ def run_identify(session: GenerationSession, *, force: bool = False) -> bool:
     )
     if choice is None:
         return False
-    session.suggested_subcategory_id = choice.subcategory_id
-    session.suggestion_confidence = choice.confidence
-    session.suggestion_reason = choice.reason
-    session.save()
+    identify_step.write_results(session, choice)
     return True
 
 
@@ -143,11 +143,7 @@ def run_map(session: GenerationSession, *, force: bool = False) -> bool:
     )
     if mapping is None:
         return False
-    session.mapped_attributes = {
-        "subcategory_id": mapping.subcategory_id,
-        "values": {name: v.as_dict() for name, v in mapping.values.items()},
-    }
-    session.save()
+    attributes_step.write_results(session, mapping)
     return True
 
 
@@ -252,10 +248,7 @@ def run_generate(session: GenerationSession, *, force: bool = False) -> bool:
     )
     if content is None:
         return False
-    session.generated_content = content.as_dict()
-    if force:
-        session.content_edits = {}  # the user asked for new text
-    session.save()
+    content_step.write_results(session, content, force=force)  # force: the user asked for new text
     return True
 
 

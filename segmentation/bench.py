@@ -221,10 +221,13 @@ def main(argv=None) -> int:
         ])
     ids = list(Product.objects.filter(category=category).order_by("pk").values_list("pk", flat=True))
 
-    # CPU inside llm.complete, per thread (the pipeline calls it as pipeline.complete).
+    # CPU inside llm.complete, per thread (the stages call it as pipeline.asking.complete; the
+    # in-process runner calls pipeline.control.process_batch).
+    from segmentation.pipeline import asking, control
+
     inside = {"cpu": 0.0, "calls": 0}
     lock = threading.Lock()
-    real_complete = pipeline.complete
+    real_complete = asking.complete
 
     spans = []  # (stage, start, end, wall inside llm.complete) per batch, for the latency breakdown
     local = threading.local()
@@ -239,7 +242,7 @@ def main(argv=None) -> int:
                 inside["calls"] += 1
             local.llm_wall = getattr(local, "llm_wall", 0.0) + time.monotonic() - w0
 
-    real_process = pipeline.process_batch
+    real_process = control.process_batch
 
     def timed_process(batch_id, token):
         local.llm_wall, start = 0.0, time.monotonic()
@@ -264,8 +267,8 @@ def main(argv=None) -> int:
                 inside["sdk_cpu"] += time.thread_time() - t0
 
     OpenAIProvider.execute = timed_execute
-    pipeline.complete = timed_complete
-    pipeline.process_batch = timed_process
+    asking.complete = timed_complete
+    control.process_batch = timed_process
     query_count = Counter()
 
     def count(execute, sql, params, many, context):
@@ -424,8 +427,8 @@ def main(argv=None) -> int:
                   + (f", peak traced Python memory {figures['traced_peak_mb']} MB" if traced_peak is not None else ""))
         return 0 if run.status == "completed" and figures["calls_ok"] and figures["peak_in_flight"] <= c else 1
     finally:
-        pipeline.complete = real_complete
-        pipeline.process_batch = real_process
+        asking.complete = real_complete
+        control.process_batch = real_process
         OpenAIProvider.execute = real_execute
         if worker is not None:
             stop_celery_worker(worker)

@@ -23,6 +23,7 @@ SCRIPTS = {
     "llm_overhead.py": (["--no-litellm"], ["overhead (wall), background writer", "database round trips per call"]),
     "dashboard_scale.py": ([], ["ratio 2,000 / 200"]),
     "segmentation_scale.py": ([], ["40 products, threads in one process", "-> OK"]),
+    "segmentation_sql_paths.py": ([], ["claim (1 batch)", "finish_refine (40 + 40 rows)"]),
     "web_load.py": ([], ["notes list", "dashboard", "results, 200 products", "the notes list's requests/s"]),
     "evals_experiment.py": ([], ["critical path", "calls, 4 in flight"]),
     "html_to_text.py": ([], ["after s", "'<a '"]),
