@@ -20,6 +20,7 @@ ROUTES = [
     ("evals.tasks.*", "bulk"),
     ("llm.tasks.rebuild_recent_rollups", "bulk"),
     ("llm.tasks.prune_cache", "bulk"),
+    ("llm.tasks.poll_batches", "bulk"),
     ("llm.tasks.run_image_job", "images"),
     ("artifacts.tasks.make_artifact_image", "images"),
     ("llm.tasks.*", "interactive"),

@@ -128,6 +128,11 @@ class LLMModel(models.Model):
         help_text="Anthropic's 1-hour cache writes (2x input). Blank = the 5-minute write price.",
     )
     output_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    batch_price_multiplier = models.DecimalField(
+        max_digits=5, decimal_places=3, null=True, blank=True,
+        help_text="What a provider batch (OpenAI Batch API, Anthropic Message Batches, Gemini batch mode) costs "
+                  "against the prices above, e.g. 0.5. Blank = the model has no batch price (batch costs the same).",
+    )
     tiers = models.JSONField(
         default=list, blank=True,
         help_text='Prices that replace the ones above when a request\'s prompt (every input token, cached ones '
@@ -249,6 +254,10 @@ class LLMQuery(models.Model):
     run_id = models.CharField(max_length=64, blank=True, help_text="The run this call belongs to (RUN_<ts>_<hash>), if any.")
     interaction_type = models.CharField(max_length=50, blank=True)
     batch = models.IntegerField(null=True, blank=True)
+    # How the answer came: one call at a time, or in a provider batch (llm/batch/) at batch prices.
+    delivery = models.CharField(max_length=12, default="interactive", db_index=True)
+    provider_batch_id = models.CharField(max_length=200, blank=True, help_text="The provider's batch id, for batch answers.")
+    batch_custom_id = models.CharField(max_length=64, blank=True, help_text="The request's custom id in that batch.")
     provider = models.ForeignKey(LLMProvider, null=True, on_delete=models.SET_NULL, related_name="queries")
     model = models.ForeignKey(LLMModel, null=True, on_delete=models.SET_NULL, related_name="queries")
     provider_name = models.CharField(max_length=50)
@@ -631,3 +640,6 @@ class UsageDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.purpose} {self.provider_name}/{self.model_name} {self.status}: {self.calls}"
+
+
+from .batch.models import LLMBatch, LLMBatchItem  # noqa: E402,F401  (provider batches: llm/batch/)

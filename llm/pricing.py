@@ -118,8 +118,9 @@ def prices_for(model: LLMModel, prompt_tokens: int) -> Prices | None:
     return Prices(t_in, t_out, t_cached, t_write, t_write_1h, tier=tier_label(chosen["above_input_tokens"]))
 
 
-def charge_for(model: LLMModel, usage: Usage) -> Charge:
-    """The cost of one call and the tier it was charged at."""
+def charge_for(model: LLMModel, usage: Usage, *, batch: bool = False) -> Charge:
+    """The cost of one call and the tier it was charged at (``batch``: answered in a provider batch,
+    every token at the model's batch multiplier)."""
     if model.provider.kind == LLMProvider.Kind.MANUAL:
         return Charge(Decimal("0"))
     prices = prices_for(model, usage.input_tokens)
@@ -136,6 +137,8 @@ def charge_for(model: LLMModel, usage: Usage) -> Charge:
         # Reasoning tokens are billed as output and are already inside output_tokens.
         + Decimal(usage.output_tokens) * prices.output
     ) / MILLION
+    if batch and model.batch_price_multiplier is not None:
+        total *= model.batch_price_multiplier
     return Charge(total.quantize(QUANTUM, rounding=ROUND_HALF_UP), prices.tier)
 
 
@@ -177,6 +180,9 @@ def _bundled_rows(data: dict) -> tuple[list[PriceRow], date]:
         raise PriceError(f"prices_as_of must be a date (YYYY-MM-DD), not {data.get('prices_as_of')!r}.") from None
     if not isinstance(data.get("providers"), dict):
         raise PriceError("providers must be an object of provider kind -> list of models.")
+    multipliers = data.get("batch_multipliers") or {}
+    if not isinstance(multipliers, dict):
+        raise PriceError('batch_multipliers must be an object of provider kind -> multiplier, e.g. {"openai": "0.5"}.')
     rows = []
     for kind, entries in data["providers"].items():
         if not isinstance(entries, list):
@@ -209,8 +215,18 @@ def _bundled_rows(data: dict) -> tuple[list[PriceRow], date]:
                 "supports_image_generation": image,
                 "supports_json_schema": not image,
                 "retired": bool(entry.get("retired", False)),
+                "batch_price_multiplier": _multiplier(entry.get("batch_multiplier", multipliers.get(kind)), where),
             }))
     return rows, as_of
+
+
+def _multiplier(value, where: str) -> Decimal | None:
+    if value is None:
+        return None
+    result = _price(value, f"{where} batch_multiplier")
+    if result > 1:
+        raise PriceError(f"{where}: batch_multiplier must be at most 1 (a discount), not {value!r}.")
+    return result
 
 
 # LiteLLM's provider names for the kinds we run; its Gemini entries are keyed "gemini/<model>".

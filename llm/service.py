@@ -57,6 +57,18 @@ class Completion:
     query_ids: list[int] = field(default_factory=list)
 
 
+@dataclass
+class Delivered:
+    """An answer a provider batch already produced (llm/batch/): ``complete()`` logs it as the
+    call's first attempt (delivery="batch", at batch prices) instead of sending the request, then
+    goes on exactly as for an interactive answer (validation, retry prompt, files, cache)."""
+
+    response: ProviderResponse
+    provider_batch_id: str
+    custom_id: str
+    latency_ms: int = 0
+
+
 def normalize_messages(messages=None, prompt: str | None = None, system: str | None = None) -> list[dict]:
     out: list[dict] = []
     if system:
@@ -116,7 +128,7 @@ class _Call:
     """The state of one ``complete()`` call across its attempts."""
 
     def __init__(self, *, purpose, provider, model, messages, json_schema, schema_name, max_tokens, temperature, user,
-                 run_id, interaction_type, batch, context, api_key, cache_key):
+                 run_id, interaction_type, batch, context, api_key, cache_key, delivered=None):
         self.purpose = purpose
         self.provider = provider
         self.model = model
@@ -140,6 +152,8 @@ class _Call:
         self.key_source = "manual" if provider.kind == LLMProvider.Kind.MANUAL else ("user" if api_key else "app")
         self.slot: ratelimit.Slot | None = None
         self.lease: concurrency.Lease | None = None
+        self.delivered: Delivered | None = delivered
+        self.next_delivery = "interactive"
 
     @property
     def params(self) -> dict:
@@ -181,6 +195,9 @@ class _Call:
             attempt=self.attempt,
             key_source=self.key_source,
             cache_key=self.cache_key,
+            delivery=self.next_delivery,
+            provider_batch_id=self.delivered.provider_batch_id if self.delivered else "",
+            batch_custom_id=self.delivered.custom_id if self.delivered else "",
         )
         found = dblog.insert(row, before=before)  # committed before the call: a crash during it still leaves this row
         self.query_ids.append(row.pk)
@@ -195,6 +212,9 @@ class _Call:
                 "interaction_type": self.interaction_type or None,
                 "purpose": self.purpose,
                 "batch_id": self.batch,
+                "delivery": row.delivery,
+                "provider_batch_id": row.provider_batch_id or None,
+                "batch_custom_id": row.batch_custom_id or None,
                 "attempt": row.attempt,
                 "provider": self.provider.name,
                 "provider_kind": self.provider.kind,
@@ -244,7 +264,7 @@ class _Call:
             row.cache_write_1h_input_tokens = u.cache_write_1h_input_tokens
             row.output_tokens = u.output_tokens
             row.reasoning_tokens = u.reasoning_tokens
-            charged = charge_for(self.model, u)
+            charged = charge_for(self.model, u, batch=row.delivery == "batch")
             row.cost_usd, row.price_tier = charged.cost, charged.tier
         reservation, self.reservation = self.reservation, None
         self._settle_slot(response)
@@ -355,6 +375,12 @@ class _Call:
         return response, row, ms_since(started)
 
     def transport(self, messages: list[dict]) -> tuple[ProviderResponse, LLMQuery, int]:
+        if self.delivered is not None and self.next_delivery == "interactive" and self.attempt == 0:
+            # The batch's answer is the first attempt; anything after it (a retry prompt) is interactive.
+            self.next_delivery = "batch"
+            row = self.new_row(LLMQuery.Status.STARTED)
+            self.next_delivery = "interactive"
+            return self.delivered.response, row, self.delivered.latency_ms
         return with_retries(lambda: self.attempt_once(messages))
 
 
@@ -381,6 +407,7 @@ def complete(
     template_version: str = "",
     cache: bool = True,
     cache_ttl: int | None = None,
+    delivered: Delivered | None = None,
 ) -> Completion:
     """Call a model and return its answer (parsed and validated when ``schema`` is given).
 
@@ -415,13 +442,14 @@ def complete(
         purpose=purpose, provider=provider_row, model=model_row, messages=msgs, json_schema=json_schema,
         schema_name=schema_name, max_tokens=limit, temperature=temperature, user=user, run_id=run_id_of(run),
         interaction_type=interaction_type, batch=batch, context=context, api_key=api_key, cache_key="",
+        delivered=delivered,
     )
     call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema, template_version,
                                    scope=answer_cache.scope_for(user))
 
     if provider_row.kind == LLMProvider.Kind.MANUAL:
         return _manual(call, schema)
-    if cache and settings.LLM_CACHE_ENABLED:
+    if cache and settings.LLM_CACHE_ENABLED and delivered is None:  # a batch answer is paid for: it is delivered
         hit = _from_cache(call, schema)
         if hit is not None:
             return hit

@@ -9,6 +9,9 @@ Speaks the real wire formats of
 * Gemini      ``POST /{version}/models/{model}:generateContent`` (any API
               version, also Vertex-style ``.../publishers/google/models/...``),
               ``:countTokens``, Imagen ``:predict``, ``GET /{version}/models[/{id}]``
+* Batches     OpenAI ``/v1/files`` + ``/v1/batches``, Anthropic ``/v1/messages/batches``, Gemini
+              ``:batchGenerateContent`` + ``/v1beta/batches`` (llm/testing/fake_batches.py, with
+              faults: ``server.set_batch_faults(polls_to_complete=, expire=, fail_every=, reject=)``)
 
 so that tests can run the *official* SDKs against it.  It is pure stdlib
 (+ tiktoken for token counts) and has no Django imports, so it can also run in
@@ -666,6 +669,9 @@ class FakeProviderServer:
         self._fault_rng = random.Random(0)
         self._in_flight = 0  # generation requests being answered right now (their delay included)
         self._peak_in_flight = 0
+        from .fake_batches import BatchStore
+
+        self.batch_store = BatchStore()  # the three batch APIs (llm/testing/fake_batches.py)
 
     # ----- lifecycle -------------------------------------------------------- #
     def start(self) -> "FakeProviderServer":
@@ -762,6 +768,16 @@ class FakeProviderServer:
             self._requests.clear()
             self._faults = None
             self._peak_in_flight = self._in_flight
+        self.batch_store.reset()
+
+    def set_batch_faults(self, *, polls_to_complete: int = 0, expire: bool = False, fail_every: int = 0,
+                         reject: int = 0) -> None:
+        """Faults of the batches created from now on (see llm/testing/fake_batches.py): slow completion,
+        expiry (half the requests answered), partial failure (every n-th request), a refused create."""
+        from .fake_batches import BatchFaults
+
+        with self.batch_store.lock:
+            self.batch_store.faults = BatchFaults(polls_to_complete, expire, fail_every, reject)
 
     def set_faults(self, rate: float = 0.3, kinds=None, seed: int | None = 0, **options: Any) -> FaultConfig | None:
         """Inject faults into a ``rate`` share of generation calls (``rate=0`` turns it off).
@@ -1005,6 +1021,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(path, body, raw)
             return
 
+        from . import fake_batches
+
+        if fake_batches.handles(self.command, path):
+            fake_batches.dispatch(self, self.command, path, raw, body, query)
+            return
+
         headers = {k.lower(): v for k, v in self.headers.items()}
         route, extra = self._detect_route(self.command, path, headers)
         req = RecordedRequest(
@@ -1137,6 +1159,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, {"ok": True, "queued": len(replies)})
             elif path == "/_fake/default" and self.command == "POST":
                 fake.set_default(Reply.from_dict(body) if body else None)
+                self._send_json(200, {"ok": True})
+            elif path == "/_fake/batch_faults" and self.command == "POST":
+                fake.set_batch_faults(**(body or {}))
                 self._send_json(200, {"ok": True})
             elif path == "/_fake/faults" and self.command == "POST":
                 options = dict(body or {})
