@@ -255,9 +255,12 @@ class LLMQuery(models.Model):
     interaction_type = models.CharField(max_length=50, blank=True)
     batch = models.IntegerField(null=True, blank=True)
     # How the answer came: one call at a time, or in a provider batch (llm/batch/) at batch prices.
-    delivery = models.CharField(max_length=12, default="interactive", db_index=True)
-    provider_batch_id = models.CharField(max_length=200, blank=True, help_text="The provider's batch id, for batch answers.")
-    batch_custom_id = models.CharField(max_length=64, blank=True, help_text="The request's custom id in that batch.")
+    # (db_default too: raw bulk inserts, e.g. bench/dashboard_scale.py, name only the columns they know)
+    delivery = models.CharField(max_length=12, default="interactive", db_default="interactive")
+    provider_batch_id = models.CharField(max_length=200, blank=True, default="", db_default="",
+                                         help_text="The provider's batch id, for batch answers.")
+    batch_custom_id = models.CharField(max_length=64, blank=True, default="", db_default="",
+                                       help_text="The request's custom id in that batch.")
     provider = models.ForeignKey(LLMProvider, null=True, on_delete=models.SET_NULL, related_name="queries")
     model = models.ForeignKey(LLMModel, null=True, on_delete=models.SET_NULL, related_name="queries")
     provider_name = models.CharField(max_length=50)
@@ -596,7 +599,7 @@ class UserPromptTemplate(models.Model):
 # Latency histogram bucket upper bounds (ms) of the daily rollup; a last, open-ended bucket follows.
 LATENCY_BUCKETS_MS = [100, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000]
 LATENCY_COLUMNS = [f"lat_b{i}" for i in range(len(LATENCY_BUCKETS_MS) + 1)]
-ROLLUP_DIMENSIONS = ["day", "user_ref", "purpose", "provider_name", "model_name", "status", "key_source"]
+ROLLUP_DIMENSIONS = ["day", "user_ref", "purpose", "provider_name", "model_name", "status", "key_source", "delivery"]
 
 
 class UsageDaily(models.Model):
@@ -613,6 +616,8 @@ class UsageDaily(models.Model):
     model_name = models.CharField(max_length=100)
     status = models.CharField(max_length=20)
     key_source = models.CharField(max_length=10, default="app")
+    delivery = models.CharField(max_length=12, default="interactive", db_default="interactive",
+                                help_text="interactive, or batch (answered in a provider batch at batch prices).")
     calls = models.PositiveIntegerField(default=0)
     retry_calls = models.PositiveIntegerField(default=0, help_text="Calls that were a retry (attempt > 1).")
     input_tokens = models.BigIntegerField(default=0)

@@ -248,3 +248,22 @@ def test_an_unregistered_handler_is_refused(providers):
 
     with pytest.raises(LLMError, match="No batch handler 'nope'"):
         llm_batch.submit(owner="x", handler="nope", requests=_requests(1), provider="openai", model="gpt-4o-mini")
+
+
+def test_the_dashboard_groups_spend_by_delivery(providers, fake, recorder, owner, client):
+    from llm import usage
+    from llm.models import UsageDaily
+
+    fake.set_default(Reply(json={"label": "ok"}))
+    llm_batch.submit(owner="tests.Run:dash", handler="tests.recorder", requests=_requests(2), provider="openai",
+                     model="gpt-4o-mini", user=owner)
+    _poll_until_done("tests.Run:dash")
+    from llm.service import complete
+
+    complete(purpose="tests.batch", prompt="one interactive call", provider="openai", model="gpt-4o-mini", user=owner)
+    assert set(UsageDaily.objects.values_list("delivery", flat=True)) == {"batch", "interactive"}
+    rows = {r["delivery"]: r for r in usage.summary(usage.rollups(owner, usage.Filters.default()))["breakdowns"]["delivery"]}
+    assert rows["batch"]["calls"] == 2 and rows["interactive"]["calls"] == 1
+    client.force_login(owner)
+    page = client.get("/llm/dashboard/?delivery=batch")
+    assert page.status_code == 200 and "Spend per delivery" in page.content.decode()
