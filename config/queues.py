@@ -16,6 +16,7 @@ ROUTES = [
     ("segmentation.tasks.*", "bulk"),
     ("codegen.tasks.*", "bulk"),
     ("products.tasks.run_bulk_item", "bulk"),
+    ("products.tasks.run_bulk_batch_pass", "bulk"),
     ("ops.tasks.*", "bulk"),
     ("evals.tasks.*", "bulk"),
     ("llm.tasks.rebuild_recent_rollups", "bulk"),

@@ -449,6 +449,8 @@ def complete(
 
     if provider_row.kind == LLMProvider.Kind.MANUAL:
         return _manual(call, schema)
+    if cache and settings.LLM_CACHE_ENABLED and delivered is None and _gathered(call, schema, locals()):
+        raise _batch_pending(call)
     if cache and settings.LLM_CACHE_ENABLED and delivered is None:  # a batch answer is paid for: it is delivered
         hit = _from_cache(call, schema)
         if hit is not None:
@@ -491,6 +493,28 @@ def complete(
             attempts=call.attempt, query_ids=call.query_ids,
         )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _gathered(call: _Call, schema, args: dict) -> bool:
+    """In llm.batch collect mode, a call not answered by the cache is gathered (llm/batch/collect.py)."""
+    from .batch import collect
+
+    gathered = collect.active()
+    if gathered is None or answer_cache.lookup(call.cache_key) is not None:
+        return False
+    gathered.append(collect.Gathered(call.provider, call.model.name, call.cache_key, dict(
+        purpose=call.purpose, messages=call.messages, schema=schema, max_tokens=call.max_tokens,
+        temperature=call.temperature, run=call.run_id or None, interaction_type=call.interaction_type, batch=call.batch,
+        context=call.context, template_version=args.get("template_version") or "",
+        validation_retries=args.get("validation_retries"),
+    )))
+    return True
+
+
+def _batch_pending(call: _Call):
+    from .batch.collect import BatchPending
+
+    return BatchPending(call.cache_key)
 
 
 def _from_cache(call: _Call, schema) -> Completion | None:

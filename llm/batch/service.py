@@ -41,11 +41,13 @@ from ..models import LLMProvider
 from ..providers import ProviderRequest, resolve_model, resolve_target
 from ..retry import run_id_of
 from . import adapters
+from .collect import BatchPending, Gathered, collecting
 from .models import LLMBatch, LLMBatchItem
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "BatchPending", "collecting", "submit_gathered",
     "BatchCancelled", "Handler", "Request", "cancel", "deliver", "effective_delivery", "handler_names",
     "poll", "poll_due", "register_handler", "submit", "summary", "supports_batch",
 ]
@@ -249,6 +251,21 @@ def submit(*, owner: str, handler: str, requests: list[Request], provider=None, 
         _send(batch, adapter)
         _release(batch)
         batches.append(batch)
+    return batches
+
+
+def submit_gathered(*, owner: str, handler: str, gathered: list[Gathered], user=None,
+                    on_missing: str = LLMBatch.OnMissing.RESUBMIT) -> list[LLMBatch]:
+    """Submit what a collect pass gathered (llm/batch/collect.py), one batch per provider and model;
+    each request's key is its custom id (identical requests of two items are asked once)."""
+    groups: dict[tuple, list[Gathered]] = {}
+    for g in gathered:
+        groups.setdefault((g.provider.pk, g.model), []).append(g)
+    batches = []
+    for group in groups.values():
+        requests = [Request(key=g.custom_id, **g.kwargs) for g in group]
+        batches += submit(owner=owner, handler=handler, requests=requests, provider=group[0].provider,
+                          model=group[0].model, user=user, on_missing=on_missing)
     return batches
 
 
@@ -523,5 +540,6 @@ def summary(owner: str) -> dict | None:
     state = active[-1].get_state_display() if active else batches[-1].get_state_display()
     return {
         "state": state, "active": bool(active), "cancellable": any(not b.cancel_requested for b in active),
+        "cancelled": any(b.cancel_requested for b in batches),
         "counts": counts, "items": items, "batches": batches,
     }

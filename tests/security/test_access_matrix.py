@@ -109,6 +109,7 @@ PAGES: dict[str, Rule] = {
     "products:wizard-promote": owned(lambda w: {"pk": w.session.pk}, 405, post=True),
     "products:bulk": user(),
     "products:bulk-detail": owned(lambda w: {"pk": w.bulk.pk}),
+    "products:bulk-cancel": owned(lambda w: {"pk": w.bulk.pk}, 405, post=True),
     "segmentation:index": user(),
     "segmentation:new": user(),
     "segmentation:run": owned(seg),
