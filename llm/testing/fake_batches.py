@@ -37,7 +37,8 @@ Shapes, with where they come from:
 Faults (``server.set_batch_faults(...)``): ``polls_to_complete`` (slow completion: the batch stays
 in progress for that many status polls), ``expire`` (the batch ends expired with only the first
 half of its requests answered), ``fail_every`` (every n-th request fails with a server error,
-the rest succeed: partial failure), ``reject`` (the create call fails with this HTTP status).
+the rest succeed: partial failure), ``reject`` (the create call fails with this HTTP status),
+``retrieve_delay`` (an OpenAI status poll hangs that long: a worker killed mid-poll).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class BatchFaults:
     expire: bool = False
     fail_every: int = 0
     reject: int = 0
+    retrieve_delay: float = 0.0  # a status poll waits this long (read live): a worker can be killed mid-poll
 
 
 @dataclass
@@ -98,6 +100,7 @@ class BatchStore:
         self.files: dict[str, dict] = {}
         self.faults = BatchFaults()
         self.counter = 0
+        self.retrieves_waiting = 0
 
     def reset(self) -> None:
         with self.lock:
@@ -122,6 +125,15 @@ def handles(method: str, path: str) -> bool:
 def dispatch(handler, method: str, path: str, raw: bytes, body: Any, query: dict) -> None:
     """Answer one batch-API request on ``handler`` (the fake's request handler)."""
     store: BatchStore = handler.fake.batch_store
+    if method == "GET" and store.faults.retrieve_delay and re.match(r"^/v1/batches/[^/]+$", path):
+        with store.lock:
+            store.retrieves_waiting += 1
+        try:
+            if handler.fake._stopping.wait(store.faults.retrieve_delay):
+                handler._drop()
+        finally:
+            with store.lock:
+                store.retrieves_waiting -= 1
     google = any(h.lower().startswith("x-goog-") for h in handler.headers.keys())
     if google or _GEMINI_BATCH_CREATE.match(path) or path.startswith(("/v1beta/", "/v1alpha/")):
         return _gemini(handler, store, method, path, body)

@@ -771,13 +771,13 @@ class FakeProviderServer:
         self.batch_store.reset()
 
     def set_batch_faults(self, *, polls_to_complete: int = 0, expire: bool = False, fail_every: int = 0,
-                         reject: int = 0) -> None:
+                         reject: int = 0, retrieve_delay: float = 0.0) -> None:
         """Faults of the batches created from now on (see llm/testing/fake_batches.py): slow completion,
         expiry (half the requests answered), partial failure (every n-th request), a refused create."""
         from .fake_batches import BatchFaults
 
         with self.batch_store.lock:
-            self.batch_store.faults = BatchFaults(polls_to_complete, expire, fail_every, reject)
+            self.batch_store.faults = BatchFaults(polls_to_complete, expire, fail_every, reject, retrieve_delay)
 
     def set_faults(self, rate: float = 0.3, kinds=None, seed: int | None = 0, **options: Any) -> FaultConfig | None:
         """Inject faults into a ``rate`` share of generation calls (``rate=0`` turns it off).
