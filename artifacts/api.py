@@ -1,6 +1,7 @@
 """JSON API under /api/artifacts/ (seed 001 paths). Owners only: others' notes and artifacts are 404."""
 
 from datetime import datetime
+from typing import Literal
 from decimal import Decimal
 
 from django.db import transaction
@@ -183,6 +184,8 @@ class BatchIn(Schema):
     artifact_type: str
     generation_mode: str = GenerationMode.APP_KEY
     user_description: str = Field("", max_length=2000)
+    delivery: Literal["interactive", "batch"] = Field(
+        "interactive", description="batch: all notes in one provider batch at batch prices (answers within 24 hours)")
 
 
 class BatchItemOut(Schema):
@@ -308,7 +311,7 @@ def create_batch(request, payload: BatchIn):
     try:
         with transaction.atomic():
             batch, ids = pipeline.create_batch(request.user, notes, payload.artifact_type, payload.generation_mode,
-                                               payload.user_description)
+                                               payload.user_description, delivery=payload.delivery)
             enqueue_batch(ids)
     except pipeline.GenerationSetupError as exc:
         raise HttpError(400, str(exc)) from None

@@ -7,3 +7,8 @@ class ArtifactsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import receivers  # noqa: F401  (resumes artifacts after a pasted answer)
+        from llm import batch as llm_batch
+
+        from .batch_delivery import HANDLER, Handler
+
+        llm_batch.register_handler(HANDLER, Handler())

@@ -41,6 +41,11 @@ class BatchForm(forms.Form):
     artifact_type = forms.ChoiceField(label=_("Artifact type"), choices=ArtifactType.choices)
     generation_mode = forms.ChoiceField(label=_("Generation mode"), choices=GenerationMode.choices, initial=GenerationMode.APP_KEY)
     user_description = forms.CharField(label=_("Description"), required=False, max_length=2000)
+    delivery = forms.ChoiceField(
+        label=_("Delivery"), required=False, initial="interactive",
+        choices=[("interactive", _("Interactive (one call per note)")),
+                 ("batch", _("Provider batch (half price, answers within 24 hours)"))],
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

@@ -232,9 +232,18 @@ class BatchRun(models.Model):
     artifact_type = models.CharField(max_length=20, choices=ArtifactType.choices)
     generation_mode = models.CharField(max_length=20, choices=GenerationMode.choices, default=GenerationMode.APP_KEY)
     user_description = models.TextField(blank=True)
+    delivery = models.CharField(
+        max_length=12, default="interactive", db_default="interactive",
+        help_text="interactive (one call per note) or batch (all notes in one provider batch, half price).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = BatchRunQuerySet.as_manager()
+
+    @property
+    def batch_owner(self) -> str:
+        """This run's name in llm's batch tables (llm imports no domain app)."""
+        return f"artifacts.BatchRun:{self.pk}"
 
     class Meta:
         ordering = ["-created_at"]

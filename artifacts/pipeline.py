@@ -19,6 +19,7 @@ from llm.errors import LLMConfigurationError, LLMError, LLMInvalidOutputError, L
 from llm.models import LLMModel, LLMProvider, LLMQuery
 from llm.records import cost_for, max_cost_for
 from llm.providers import Usage, get_provider, resolve_model
+from llm.calls.collect import BatchPending
 from llm.calls import complete
 
 from . import conf
@@ -307,6 +308,9 @@ def run(artifact_id: int) -> NoteArtifact | None:
             context={"note_id": artifact.note_id, "artifact_type": artifact.artifact_type},
             api_key=api_key,
         )
+    except BatchPending:  # delivery=batch: the call went into a provider batch; the next pass continues
+        NoteArtifact.objects.filter(pk=artifact.pk).update(status=NoteArtifact.Status.QUEUED)
+        raise
     except ManualAnswerPending as pending:
         artifact.status = NoteArtifact.Status.WAITING_MANUAL
         artifact.pending_query_id = pending.query_id
@@ -394,16 +398,26 @@ def paste_draft(artifact: NoteArtifact) -> tuple[str, str]:
     return (mi.draft_answer, mi.last_error) if mi else ("", "")
 
 
-def create_batch(user, notes, artifact_type: str, mode: str, description: str = "") -> tuple[BatchRun, list[int]]:
-    """A batch and one queued artifact per note; the caller enqueues the ids as one group."""
+def create_batch(user, notes, artifact_type: str, mode: str, description: str = "",
+                 delivery: str = "interactive") -> tuple[BatchRun, list[int]]:
+    """A batch and one queued artifact per note; the caller enqueues the ids as one group
+    (``enqueue_batch``; with delivery=batch one provider batch for all of them)."""
+    from llm import batch as llm_batch
+
     check_request(artifact_type, description)
     target = resolve_target(user, mode)
     problem = target.problem()
     if problem:
         raise GenerationSetupError(problem)
+    try:
+        delivery = llm_batch.effective_delivery(delivery, target.provider, target.model)
+    except ValueError as exc:
+        raise GenerationSetupError(str(exc)) from None
+    if mode == GenerationMode.USER_KEY:
+        delivery = "interactive"  # a user's own key is used call by call, never kept for a batch's polls
     with transaction.atomic():
         batch = BatchRun.objects.create(user=user, artifact_type=artifact_type, generation_mode=mode,
-                                        user_description=description)
+                                        user_description=description, delivery=delivery)
         ids = [create_artifact(note, user, artifact_type, description, mode, batch=batch).pk
                for note in sorted(notes, key=lambda n: n.pk)]
     return batch, ids

@@ -49,8 +49,21 @@ def enqueue_image(artifact_id: int) -> None:
 
 
 def enqueue_batch(artifact_ids: list[int]) -> None:
+    from .models import BatchRun
+
+    run = BatchRun.objects.filter(artifacts__pk__in=artifact_ids[:1], delivery="batch").first()
+    if run is not None:  # delivery=batch: one pass gathers every note's call into provider batches
+        transaction.on_commit(lambda: run_batch_pass.delay(run.pk))
+        return
     if artifact_ids:
         transaction.on_commit(lambda: group(generate_artifact.s(pk) for pk in artifact_ids).apply_async())
+
+
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+def run_batch_pass(batch_id: int) -> int:
+    from .batch_delivery import run_pass
+
+    return run_pass(batch_id)
 
 
 def enqueue_webhooks(delivery_ids: list[int]) -> None:

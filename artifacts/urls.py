@@ -22,4 +22,5 @@ urlpatterns = [
     path("batch/", views.batch_create, name="batch-create"),
     path("batch/<int:pk>/", views.batch, name="batch"),
     path("batch/<int:pk>/progress/", views.batch_progress, name="batch-progress"),
+    path("batch/<int:pk>/cancel/", views.batch_cancel, name="batch-cancel"),
 ]

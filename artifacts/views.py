@@ -232,6 +232,7 @@ def batch_create(request):
             batch, ids = pipeline.create_batch(
                 request.user, list(form.cleaned_data["notes"]), form.cleaned_data["artifact_type"],
                 form.cleaned_data["generation_mode"], form.cleaned_data["user_description"],
+                delivery=form.cleaned_data.get("delivery") or "interactive",
             )
             enqueue_batch(ids)
     except pipeline.GenerationSetupError as exc:
@@ -241,8 +242,20 @@ def batch_create(request):
 
 
 def _batch_context(request, pk: int) -> dict:
+    from llm import batch as llm_batch
+
     batch = get_object_or_404(BatchRun.objects.for_user(request.user), pk=pk)
-    return {"batch": batch, "progress": batch.progress(), "items": batch.artifacts.select_related("note").order_by("id")}
+    return {"batch": batch, "progress": batch.progress(), "items": batch.artifacts.select_related("note").order_by("id"),
+            "provider_batch": llm_batch.summary(batch.batch_owner) if batch.delivery == "batch" else None}
+
+
+@require_POST
+def batch_cancel(request, pk: int):
+    from llm import batch as llm_batch
+
+    batch = get_object_or_404(BatchRun.objects.for_user(request.user), pk=pk)
+    llm_batch.cancel(batch.batch_owner)
+    return redirect(batch)
 
 
 def batch(request, pk: int):

@@ -130,6 +130,11 @@ class LLMModel(models.Model):
         help_text="Anthropic's 1-hour cache writes (2x input). Blank = the 5-minute write price.",
     )
     output_price_per_1m = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    batch_price_multiplier = models.DecimalField(
+        max_digits=5, decimal_places=3, null=True, blank=True,
+        help_text="What a provider batch (OpenAI Batch API, Anthropic Message Batches, Gemini batch mode) costs "
+                  "against the prices above, e.g. 0.5. Blank = the model has no batch price (batch costs the same).",
+    )
     tiers = models.JSONField(
         default=list, blank=True,
         help_text='Prices that replace the ones above when a request\'s prompt (every input token, cached ones '
@@ -251,6 +256,13 @@ class LLMQuery(models.Model):
     run_id = models.CharField(max_length=64, blank=True, help_text="The run this call belongs to (RUN_<ts>_<hash>), if any.")
     interaction_type = models.CharField(max_length=50, blank=True)
     batch = models.IntegerField(null=True, blank=True)
+    # How the answer came: one call at a time, or in a provider batch (llm/batch/) at batch prices.
+    # (db_default too: raw bulk inserts, e.g. bench/dashboard_scale.py, name only the columns they know)
+    delivery = models.CharField(max_length=12, default="interactive", db_default="interactive")
+    provider_batch_id = models.CharField(max_length=200, blank=True, default="", db_default="",
+                                         help_text="The provider's batch id, for batch answers.")
+    batch_custom_id = models.CharField(max_length=64, blank=True, default="", db_default="",
+                                       help_text="The request's custom id in that batch.")
     provider = models.ForeignKey(LLMProvider, null=True, on_delete=models.SET_NULL, related_name="queries")
     model = models.ForeignKey(LLMModel, null=True, on_delete=models.SET_NULL, related_name="queries")
     provider_name = models.CharField(max_length=50)
@@ -597,7 +609,7 @@ class UserPromptTemplate(models.Model):
 # Latency histogram bucket upper bounds (ms) of the daily rollup; a last, open-ended bucket follows.
 LATENCY_BUCKETS_MS = [100, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000]
 LATENCY_COLUMNS = [f"lat_b{i}" for i in range(len(LATENCY_BUCKETS_MS) + 1)]
-ROLLUP_DIMENSIONS = ["day", "user_ref", "purpose", "provider_name", "model_name", "status", "key_source"]
+ROLLUP_DIMENSIONS = ["day", "user_ref", "purpose", "provider_name", "model_name", "status", "key_source", "delivery"]
 
 
 class UsageDaily(models.Model):
@@ -614,6 +626,8 @@ class UsageDaily(models.Model):
     model_name = models.CharField(max_length=100)
     status = models.CharField(max_length=20)
     key_source = models.CharField(max_length=10, default="app")
+    delivery = models.CharField(max_length=12, default="interactive", db_default="interactive",
+                                help_text="interactive, or batch (answered in a provider batch at batch prices).")
     calls = models.PositiveIntegerField(default=0)
     retry_calls = models.PositiveIntegerField(default=0, help_text="Calls that were a retry (attempt > 1).")
     input_tokens = models.BigIntegerField(default=0)
@@ -644,3 +658,6 @@ class UsageDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.purpose} {self.provider_name}/{self.model_name} {self.status}: {self.calls}"
+
+
+from .batch.models import LLMBatch, LLMBatchItem  # noqa: E402,F401  (provider batches: llm/batch/)

@@ -100,3 +100,12 @@ def _repair_interactions(**kwargs) -> None:
 
 
 worker_ready.connect(_repair_interactions, weak=False)
+
+
+@shared_task(acks_late=True)
+def poll_batches() -> int:
+    """Poll the provider batches (beat, every LLM_BATCH_POLL_INTERVAL s): each batch is claimed with a
+    lease, so two workers never poll the same one and a killed worker's batch is taken over."""
+    from .batch.service import poll_due
+
+    return poll_due()

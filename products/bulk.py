@@ -67,10 +67,15 @@ def read_csv_bytes(data: bytes) -> list[str]:
 
 
 def create_job(*, owner, inputs: list[str], provider_name: str = "", model_name: str = "", name: str = "",
-               enqueue: bool = True) -> BulkGenerationJob:
+               enqueue: bool = True, delivery: str = "interactive") -> BulkGenerationJob:
+    from llm import batch as llm_batch
+
+    delivery = llm_batch.effective_delivery(delivery, provider_name or conf.default_provider() or None,
+                                            model_name or conf.default_model() or None)
     with transaction.atomic():
         job = BulkGenerationJob.objects.create(
-            owner=owner, name=name[:200], provider_name=provider_name, model_name=model_name, total=len(inputs)
+            owner=owner, name=name[:200], provider_name=provider_name, model_name=model_name, total=len(inputs),
+            delivery=delivery,
         )
         BulkGenerationItem.objects.bulk_create(
             BulkGenerationItem(job=job, position=n, raw_input=text) for n, text in enumerate(inputs, start=1)
@@ -81,21 +86,33 @@ def create_job(*, owner, inputs: list[str], provider_name: str = "", model_name:
 
 
 RUN_ITEM_TASK = "products.tasks.run_bulk_item"
+BATCH_PASS_TASK = "products.tasks.run_bulk_batch_pass"
+
+
+def _send(task_name: str, *args) -> None:
+    """Hand work to a worker, by task name: products/tasks.py imports this module (a task module
+    imports the work; the work never imports its task module). Looked up in Celery's registry, so
+    ``task_always_eager`` still runs it inline; autodiscovery fills the registry in a process that
+    has not imported the task module yet (a web process)."""
+    from celery import current_app
+
+    if task_name not in current_app.tasks:
+        current_app.loader.import_default_modules()  # sends import_modules: autodiscover_tasks() imports every app's tasks
+    current_app.tasks[task_name].delay(*args)
 
 
 def send_item(item_id: int) -> None:
-    """Hand one item to a worker, by task name: products/tasks.py imports this module (a task
-    module imports the work; the work never imports its task module). Looked up in Celery's
-    registry, so ``task_always_eager`` still runs it inline; autodiscovery fills the registry in
-    a process that has not imported the task module yet (a web process)."""
-    from celery import current_app
+    _send(RUN_ITEM_TASK, item_id)
 
-    if RUN_ITEM_TASK not in current_app.tasks:
-        current_app.loader.import_default_modules()  # sends import_modules: autodiscover_tasks() imports every app's tasks
-    current_app.tasks[RUN_ITEM_TASK].delay(item_id)
+
+def send_batch_pass(job_id: int) -> None:
+    _send(BATCH_PASS_TASK, job_id)
 
 
 def enqueue_job(job_id: int) -> None:
+    if BulkGenerationJob.objects.filter(pk=job_id, delivery="batch").exists():
+        send_batch_pass(job_id)
+        return
     for item_id in BulkGenerationItem.objects.filter(job_id=job_id, status=BulkGenerationItem.Status.QUEUED).values_list(
         "pk", flat=True
     ):
@@ -174,6 +191,89 @@ def _run(item: BulkGenerationItem) -> BulkGenerationItem:
     _, problems = pipeline.effective_attributes(session)
     note = ("Saved without these invalid values: " + "; ".join(f"{k}: {v}" for k, v in problems.items())) if problems else ""
     return _finish(item, BulkGenerationItem.Status.DONE, note)
+
+
+# --- delivery=batch: each step of every item goes out in provider batches (llm/batch/) -----------
+BATCH_HANDLER = "products.bulk"
+
+
+def batch_pass(job_id: int) -> int:
+    """Run every queued item as far as the answers already delivered take it (the same ``_run`` as
+    interactive delivery), gather the next call of each, and send them as provider batches.
+    Returns how many calls went out; 0 means every item has finished."""
+    from llm import batch as llm_batch
+
+    job = BulkGenerationJob.objects.select_related("owner").get(pk=job_id)
+    gathered = []
+    for item in job.items.filter(status=BulkGenerationItem.Status.QUEUED).select_related("job", "job__owner", "session"):
+        with llm_batch.collecting() as calls:
+            try:
+                _run(item)
+            except llm_batch.BatchPending:
+                pass  # its next step's call is in ``calls``; the item stays queued
+            except OperationalError:
+                raise
+            except Exception as exc:
+                logger.exception("Bulk item %s failed", item.pk)
+                _finish(item, BulkGenerationItem.Status.FAILED, f"{type(exc).__name__}: {exc}")
+        gathered += calls
+    job.refresh_counts()
+    if gathered:
+        llm_batch.submit_gathered(owner=job.batch_owner, handler=BATCH_HANDLER, gathered=gathered, user=job.owner)
+    return len(gathered)
+
+
+class BatchHandler:
+    """llm.batch delivers each answer through complete() (so it is in the answer cache); the next
+    pass runs the items on from there."""
+
+    @staticmethod
+    def _job(owner: str) -> BulkGenerationJob | None:
+        return BulkGenerationJob.objects.filter(pk=int(owner.rsplit(":", 1)[1])).first()
+
+    def on_answer(self, owner, key, completion) -> None:
+        pass
+
+    def on_error(self, owner, key, error) -> None:
+        from llm import batch as llm_batch
+
+        job = self._job(owner)
+        if job is None:
+            return
+        # The items waiting on this request finish on the interactive path, which logs the failure
+        # in their step logs as usual (or, cancelled, stop here).
+        for item in job.items.filter(status=BulkGenerationItem.Status.QUEUED).select_related("job", "job__owner", "session"):
+            with llm_batch.collecting() as calls:
+                try:
+                    _run(item)
+                    continue
+                except llm_batch.BatchPending as pending:
+                    waiting_on = pending.custom_id
+            if waiting_on != key:
+                continue
+            if isinstance(error, llm_batch.BatchCancelled):
+                _finish(item, BulkGenerationItem.Status.FAILED, "Cancelled: the provider batch was cancelled.")
+            else:
+                run_item(item.pk)
+
+    def on_finished(self, owner) -> None:
+        from llm import batch as llm_batch
+
+        job = self._job(owner)
+        if job is None:
+            return
+        if (llm_batch.summary(owner) or {}).get("cancelled"):
+            job.items.filter(status=BulkGenerationItem.Status.QUEUED).update(
+                status=BulkGenerationItem.Status.FAILED, error="Cancelled before this item's next step was sent.")
+            job.refresh_counts()
+            return
+        transaction.on_commit(lambda: send_batch_pass(job.pk))
+
+
+def cancel_batches(job: BulkGenerationJob) -> int:
+    from llm import batch as llm_batch
+
+    return llm_batch.cancel(job.batch_owner)
 
 
 def resume_items_waiting_on(query) -> int:

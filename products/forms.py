@@ -157,6 +157,12 @@ class BulkUploadForm(forms.Form):
     file = forms.FileField(label=_("CSV file"), help_text=_("A header with a `text` column, or `title` and `description`."))
     provider = forms.ChoiceField(label=_("LLM provider"), required=False)
     model = forms.CharField(label=_("Model"), required=False, max_length=100)
+    delivery = forms.ChoiceField(
+        label=_("Delivery"), initial="interactive", required=False,
+        choices=[("interactive", _("Interactive (one call at a time)")),
+                 ("batch", _("Provider batch (half price, answers within 24 hours)"))],
+        help_text=_("Batch sends every step of every product as provider batches; the copy/paste provider always runs interactively."),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -459,6 +459,10 @@ class BulkGenerationJob(models.Model):
     name = models.CharField(max_length=200, blank=True)
     provider_name = models.CharField(max_length=50, blank=True)
     model_name = models.CharField(max_length=100, blank=True)
+    delivery = models.CharField(
+        max_length=12, default="interactive", db_default="interactive",
+        help_text="interactive (one call at a time) or batch (each step of every item in provider batches, half price).",
+    )
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -484,6 +488,11 @@ class BulkGenerationJob(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.finished / self.total) if self.total else 100
+
+    @property
+    def batch_owner(self) -> str:
+        """This job's name in llm's batch tables (llm imports no domain app)."""
+        return f"products.BulkGenerationJob:{self.pk}"
 
     def refresh_counts(self) -> None:
         """Recount from the items (safe to call any number of times, from any worker)."""

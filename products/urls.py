@@ -12,4 +12,5 @@ urlpatterns = [
     path("generate/<int:pk>/promote/", views_generation.wizard_promote, name="wizard-promote"),
     path("generate/bulk/", views_generation.bulk_list, name="bulk"),
     path("generate/bulk/<int:pk>/", views_generation.bulk_detail, name="bulk-detail"),
+    path("generate/bulk/<int:pk>/cancel/", views_generation.bulk_cancel, name="bulk-cancel"),
 ]

@@ -225,7 +225,8 @@ def bulk_list(request):
             form.add_error("file", str(exc))
         else:
             job = bulk.create_job(owner=request.user, inputs=inputs, provider_name=form.cleaned_data["provider"],
-                                  model_name=form.cleaned_data["model"], name=upload.name)
+                                  model_name=form.cleaned_data["model"], name=upload.name,
+                                  delivery=form.cleaned_data.get("delivery") or "interactive")
             messages.success(request, gettext("%(count)s product(s) queued.") % {"count": len(inputs)})
             return redirect(job)
     jobs = BulkGenerationJob.objects.for_user(request.user)[:20]
@@ -233,7 +234,18 @@ def bulk_list(request):
 
 
 def bulk_detail(request, pk: int):
+    from llm import batch as llm_batch
+
     job = get_bulk_job_for_user(request, pk)
     template = "products/_bulk_progress.html" if request.htmx else "products/bulk_detail.html"
     items = job.items.select_related("session__product").order_by("position")
-    return render(request, template, {"job": job, "items": items})
+    batch = llm_batch.summary(job.batch_owner) if job.delivery == "batch" else None
+    return render(request, template, {"job": job, "items": items, "batch": batch})
+
+
+@require_http_methods(["POST"])
+def bulk_cancel(request, pk: int):
+    job = get_bulk_job_for_user(request, pk)
+    n = bulk.cancel_batches(job)
+    messages.success(request, gettext("Cancelling %(count)s provider batch(es).") % {"count": n})
+    return redirect(job)

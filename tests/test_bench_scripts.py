@@ -28,6 +28,7 @@ SCRIPTS = {
     "evals_experiment.py": ([], ["critical path", "calls, 4 in flight"]),
     "html_to_text.py": ([], ["after s", "'<a '"]),
     "markdown_render.py": ([], ["after s", "'['"]),
+    "cost_per_1k.py": (["--json"], ["batch <= 0.5x interactive on every workload: yes", '"usd_per_1k"']),
 }
 NO_DATABASE = {"html_to_text.py", "markdown_render.py"}  # pure CPU: no scratch database, no --db-url
 

@@ -48,3 +48,39 @@ def test_a_batch_cannot_include_someone_elses_note(client, outsider, note, provi
     batch = BatchRun.objects.create(user=note.owner, artifact_type="summary")
     assert client.get(reverse("artifacts:batch", args=[batch.pk])).status_code == 404
     assert client.get(f"/api/artifacts/batch/{batch.pk}").status_code == 404
+
+
+def test_a_batch_with_delivery_batch_goes_out_as_one_provider_batch(owner_client, owner, note, providers, fake,
+                                                                     celery_eager, run_on_commit):
+    from llm import batch as llm_batch
+    from llm.batch.models import LLMBatch
+    from llm.models import LLMQuery
+
+    other = Note.objects.create(owner=owner, page_title="Photosynthesis", body="Light reactions make ATP.")
+    fake.set_default(Reply(text="Summary."))
+    fake.set_batch_faults(polls_to_complete=1)
+    with run_on_commit():
+        response = owner_client.post("/api/artifacts/batch", data=json.dumps(
+            {"note_ids": [note.pk, other.pk], "artifact_type": "summary", "delivery": "batch"}),
+            content_type="application/json")
+    assert response.status_code == 202
+    run = BatchRun.objects.get()
+    assert run.delivery == "batch"
+    provider_batch = LLMBatch.objects.get(owner=run.batch_owner)
+    assert provider_batch.total == 2 and provider_batch.provider_batch_id
+    with run_on_commit():
+        llm_batch.poll_due()
+    page = owner_client.get(reverse("artifacts:batch", args=[run.pk])).content.decode()
+    assert "Provider batch" in page and "Cancel the batch" in page
+    with run_on_commit():
+        llm_batch.poll_due()  # ends: delivered, then the next pass completes both artifacts
+    assert set(NoteArtifact.objects.values_list("status", flat=True)) == {"completed"}
+    rows = LLMQuery.objects.filter(purpose="artifacts.summary").exclude(status="cache_hit")
+    assert rows.count() == 2 and set(rows.values_list("delivery", flat=True)) == {"batch"}
+    assert not [r for r in fake.requests if r.route in ("openai", "anthropic", "gemini") and not r.path.startswith("/batch/")]
+
+
+def test_a_batch_form_with_an_unknown_delivery_is_refused(owner_client, note, providers):
+    response = owner_client.post("/api/artifacts/batch", data=json.dumps(
+        {"note_ids": [note.pk], "artifact_type": "summary", "delivery": "later"}), content_type="application/json")
+    assert response.status_code == 422

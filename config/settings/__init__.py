@@ -258,6 +258,7 @@ CELERY_BEAT_SCHEDULE = {
         ("usage-rollups", "llm.tasks.rebuild_recent_rollups", env.int("LLM_ROLLUP_INTERVAL", default=3600)),
         ("prune-cache", "llm.tasks.prune_cache", env.int("LLM_CACHE_PRUNE_INTERVAL", default=6 * 3600)),
         ("log-retention", "ops.tasks.apply_log_retention", env.int("LLM_LOG_RETENTION_INTERVAL", default=24 * 3600)),
+        ("poll-batches", "llm.tasks.poll_batches", env.int("LLM_BATCH_POLL_INTERVAL", default=60)),
     ]
     if seconds > 0
 }
@@ -269,6 +270,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 LLM_DEFAULT_PROVIDER = env.str("LLM_DEFAULT_PROVIDER", default="")
 LLM_DEFAULT_MODEL = env.str("LLM_DEFAULT_MODEL", default="")
 LLM_DEFAULT_MAX_TOKENS = env.int("LLM_DEFAULT_MAX_TOKENS", default=4096)
+# Provider batches (llm/batch/): how long a poller holds a batch (a killed worker's claim expires
+# after it), and how many batches a request may go through before it is asked interactively.
+LLM_BATCH_LEASE_SECONDS = env.int("LLM_BATCH_LEASE_SECONDS", default=300)
+LLM_BATCH_MAX_ROUNDS = env.int("LLM_BATCH_MAX_ROUNDS", default=3)
 LLM_REQUEST_TIMEOUT = env.float("LLM_REQUEST_TIMEOUT", default=120.0)
 LLM_MAX_ATTEMPTS = env.int("LLM_MAX_ATTEMPTS", default=5)  # transport attempts per call
 LLM_VALIDATION_RETRIES = env.int("LLM_VALIDATION_RETRIES", default=2)  # re-asks after invalid output

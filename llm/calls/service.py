@@ -63,6 +63,18 @@ class Completion:
     query_ids: list[int] = field(default_factory=list)
 
 
+@dataclass
+class Delivered:
+    """An answer a provider batch already produced (llm/batch/): ``complete()`` logs it as the
+    call's first attempt (delivery="batch", at batch prices) instead of sending the request, then
+    goes on exactly as for an interactive answer (validation, retry prompt, files, cache)."""
+
+    response: ProviderResponse
+    provider_batch_id: str
+    custom_id: str
+    latency_ms: int = 0
+
+
 def normalize_messages(messages=None, prompt: str | None = None, system: str | None = None) -> list[dict]:
     out: list[dict] = []
     if system:
@@ -122,7 +134,7 @@ class _Call:
     """The state of one ``complete()`` call across its attempts."""
 
     def __init__(self, *, purpose, provider, model, messages, json_schema, schema_name, max_tokens, temperature, user,
-                 run_id, interaction_type, batch, context, api_key, cache_key, prompt_cache=True):
+                 run_id, interaction_type, batch, context, api_key, cache_key, prompt_cache=True, delivered=None):
         self.purpose = purpose
         self.provider = provider
         self.model = model
@@ -149,6 +161,8 @@ class _Call:
         self.key_source = "manual" if provider.kind == LLMProvider.Kind.MANUAL else ("user" if api_key else "app")
         self.slot: ratelimit.Slot | None = None
         self.lease: concurrency.Lease | None = None
+        self.delivered: Delivered | None = delivered
+        self.next_delivery = "interactive"
 
     @property
     def params(self) -> dict:
@@ -191,6 +205,9 @@ class _Call:
             key_source=self.key_source,
             cache_key=self.cache_key,
             prompt_template=self.prompt_template,
+            delivery=self.next_delivery,
+            provider_batch_id=self.delivered.provider_batch_id if self.delivered else "",
+            batch_custom_id=self.delivered.custom_id if self.delivered else "",
         )
         found = dblog.insert(row, before=before)  # committed before the call: a crash during it still leaves this row
         self.query_ids.append(row.pk)
@@ -205,6 +222,9 @@ class _Call:
                 "interaction_type": self.interaction_type or None,
                 "purpose": self.purpose,
                 "batch_id": self.batch,
+                "delivery": row.delivery,
+                "provider_batch_id": row.provider_batch_id or None,
+                "batch_custom_id": row.batch_custom_id or None,
                 "attempt": row.attempt,
                 "provider": self.provider.name,
                 "provider_kind": self.provider.kind,
@@ -255,9 +275,9 @@ class _Call:
             row.cache_write_1h_input_tokens = u.cache_write_1h_input_tokens
             row.output_tokens = u.output_tokens
             row.reasoning_tokens = u.reasoning_tokens
-            charged = charge_for(self.model, u)
+            charged = charge_for(self.model, u, batch=row.delivery == "batch")
             row.cost_usd, row.price_tier = charged.cost, charged.tier
-            row.prompt_cache_saved_usd = prompt_cache_saving(self.model, u, charged.cost)
+            row.prompt_cache_saved_usd = prompt_cache_saving(self.model, u, charged.cost, batch=row.delivery == "batch")
         reservation, self.reservation = self.reservation, None
         self._settle_slot(response)
         path = interactions.file_name(
@@ -373,6 +393,12 @@ class _Call:
         return prompts.cache_points(messages, ttl=self.prompt_cache if isinstance(self.prompt_cache, str) else None)
 
     def transport(self, messages: list[dict]) -> tuple[ProviderResponse, LLMQuery, int]:
+        if self.delivered is not None and self.next_delivery == "interactive" and self.attempt == 0:
+            # The batch's answer is the first attempt; anything after it (a retry prompt) is interactive.
+            self.next_delivery = "batch"
+            row = self.new_row(LLMQuery.Status.STARTED)
+            self.next_delivery = "interactive"
+            return self.delivered.response, row, self.delivered.latency_ms
         return with_retries(lambda: self.attempt_once(messages))
 
 
@@ -400,6 +426,7 @@ def complete(
     cache: bool = True,
     cache_ttl: int | None = None,
     prompt_cache: "bool | str" = True,
+    delivered: Delivered | None = None,
 ) -> Completion:
     """Call a model and return its answer (parsed and validated when ``schema`` is given).
 
@@ -441,6 +468,7 @@ def complete(
         schema_name=schema_name, max_tokens=limit, temperature=temperature, user=user, run_id=run_id_of(run),
         interaction_type=interaction_type, batch=batch, context=context, api_key=api_key, cache_key="",
         prompt_cache=prompt_cache,
+        delivered=delivered,
     )
     call.prompt_template = call.prompt_template or template_version[:200]
     call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema,
@@ -449,7 +477,9 @@ def complete(
 
     if provider_row.kind == LLMProvider.Kind.MANUAL:
         return _manual(call, schema)
-    if cache and settings.LLM_CACHE_ENABLED:
+    if cache and settings.LLM_CACHE_ENABLED and delivered is None and _gathered(call, schema, locals()):
+        raise _batch_pending(call)
+    if cache and settings.LLM_CACHE_ENABLED and delivered is None:  # a batch answer is paid for: it is delivered
         hit = _from_cache(call, schema)
         if hit is not None:
             return hit
@@ -491,6 +521,31 @@ def complete(
             attempts=call.attempt, query_ids=call.query_ids,
         )
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _gathered(call: _Call, schema, args: dict) -> bool:
+    """In llm.batch collect mode, a call not answered by the cache is gathered (llm/calls/collect.py)."""
+    from . import collect
+
+    gathered = collect.active()
+    if gathered is None or answer_cache.lookup(call.cache_key) is not None:
+        return False
+    gathered.append(collect.Gathered(call.provider, call.model.name, call.cache_key, dict(
+        purpose=call.purpose, messages=call.messages, schema=schema, max_tokens=call.max_tokens,
+        temperature=call.temperature, run=call.run_id or None, interaction_type=call.interaction_type, batch=call.batch,
+        context=call.context,
+        # The template part of the key, as complete() made it (a rendered template records itself): the
+        # delivered call, made from these stored (plain-text) messages, must land on the same cache key.
+        template_version=args.get("template_version") or call.prompt_template or "",
+        validation_retries=args.get("validation_retries"),
+    )))
+    return True
+
+
+def _batch_pending(call: _Call):
+    from .collect import BatchPending
+
+    return BatchPending(call.cache_key)
 
 
 def _from_cache(call: _Call, schema) -> Completion | None:

@@ -21,6 +21,14 @@ class AnthropicProvider(Provider):
         )
 
     def execute(self, request: ProviderRequest) -> ProviderResponse:
+        kwargs = self.params_for(request)
+        with translate_sdk_errors(anthropic, self.label, request.model):
+            raw = self.client().messages.with_raw_response.create(**kwargs)
+            message = raw.parse()
+        return self.response_of(message, raw.http_response.status_code)
+
+    def params_for(self, request: ProviderRequest) -> dict:
+        """The Messages API parameters of a request (also a batch request's ``params``)."""
         kwargs: dict = {"model": request.model, "max_tokens": request.max_tokens}
         kwargs["messages"], kwargs["system"] = _with_cache_breakpoints(request)
         if not kwargs["system"]:
@@ -34,9 +42,10 @@ class AnthropicProvider(Provider):
                 {"name": request.schema_name, "description": "Return the answer.", "input_schema": request.json_schema}
             ]
             kwargs["tool_choice"] = {"type": "tool", "name": request.schema_name}
-        with translate_sdk_errors(anthropic, self.label, request.model):
-            raw = self.client().messages.with_raw_response.create(**kwargs)
-            message = raw.parse()
+        return kwargs
+
+    def response_of(self, message, http_status: int = 200) -> ProviderResponse:
+        """A Message (an interactive answer, or a batch result's ``result.message``) as a response."""
         parts = []
         for block in message.content:
             if block.type == "tool_use":
@@ -64,7 +73,7 @@ class AnthropicProvider(Provider):
             truncated=message.stop_reason == "max_tokens",
             finish_reason=message.stop_reason or "",
             raw=message.model_dump(mode="json", exclude_none=True),
-            http_status=raw.http_response.status_code,
+            http_status=http_status,
         )
 
     def ping(self) -> str:

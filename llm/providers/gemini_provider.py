@@ -29,6 +29,15 @@ class GeminiProvider(Provider):
         )
 
     def execute(self, request: ProviderRequest) -> ProviderResponse:
+        contents, config = self.contents_and_config(request)
+        # Keep the client referenced while it works: a dropped genai.Client closes its connection pool.
+        client = self.client()
+        with _translate_errors(self.label, request.model):
+            response = client.models.generate_content(model=request.model, contents=contents, config=config)
+        return self.response_of(response)
+
+    def contents_and_config(self, request: ProviderRequest) -> tuple[list, types.GenerateContentConfig]:
+        """The contents and config of a request (also a batch's inlined request)."""
         config: dict = {"max_output_tokens": request.max_tokens}
         if request.system_text:
             config["system_instruction"] = request.system_text
@@ -42,12 +51,10 @@ class GeminiProvider(Provider):
             for m in request.chat_messages
         ]
         config["automatic_function_calling"] = types.AutomaticFunctionCallingConfig(disable=True)
-        # Keep the client referenced while it works: a dropped genai.Client closes its connection pool.
-        client = self.client()
-        with _translate_errors(self.label, request.model):
-            response = client.models.generate_content(
-                model=request.model, contents=contents, config=types.GenerateContentConfig(**config)
-            )
+        return contents, types.GenerateContentConfig(**config)
+
+    def response_of(self, response: types.GenerateContentResponse) -> ProviderResponse:
+        """A GenerateContentResponse (interactive, or a batch's inlined response) as a response."""
         candidate = response.candidates[0] if response.candidates else None
         text = ""
         if candidate and candidate.content and candidate.content.parts:

@@ -26,6 +26,17 @@ class OpenAIProvider(Provider):
         )
 
     def execute(self, request: ProviderRequest) -> ProviderResponse:
+        kwargs = self.body_for(request)
+        with translate_sdk_errors(openai, self.label, request.model):
+            raw = self.client().chat.completions.with_raw_response.create(**kwargs)
+            fast = _from_json(raw.http_response.content, raw.http_response.status_code)
+            if fast is not None:
+                return fast
+            completion = raw.parse()
+        return _from_completion(completion, raw.http_response.status_code)
+
+    def body_for(self, request: ProviderRequest) -> dict:
+        """The chat-completions body of a request (also a batch input line's ``body``)."""
         kwargs: dict = {
             "model": request.model,
             "messages": [_openai_message(m) for m in request.messages],
@@ -38,34 +49,14 @@ class OpenAIProvider(Provider):
                 "type": "json_schema",
                 "json_schema": {"name": request.schema_name, "schema": strict_json_schema(request.json_schema), "strict": True},
             }
-        with translate_sdk_errors(openai, self.label, request.model):
-            raw = self.client().chat.completions.with_raw_response.create(**kwargs)
-            fast = _from_json(raw.http_response.content, raw.http_response.status_code)
-            if fast is not None:
-                return fast
-            completion = raw.parse()
-        choice = completion.choices[0] if completion.choices else None
-        text = (choice.message.content or "") if choice else ""
-        usage = completion.usage
-        details = getattr(usage, "prompt_tokens_details", None) if usage else None
-        out_details = getattr(usage, "completion_tokens_details", None) if usage else None
-        finish = (choice.finish_reason or "") if choice else ""
-        stop, detail = _stop_of(finish, getattr(choice.message, "refusal", None) if choice else None)
-        return ProviderResponse(
-            stop=stop,
-            stop_detail=detail,
-            text=text,
-            usage=Usage(
-                input_tokens=(usage.prompt_tokens or 0) if usage else 0,
-                cached_input_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
-                output_tokens=(usage.completion_tokens or 0) if usage else 0,
-                reasoning_tokens=(getattr(out_details, "reasoning_tokens", 0) or 0) if out_details else 0,
-            ),
-            truncated=finish == "length",
-            finish_reason=finish,
-            raw=completion.model_dump(mode="json", exclude_none=True),
-            http_status=raw.http_response.status_code,
-        )
+        return kwargs
+
+    def response_of(self, body: bytes, http_status: int = 200) -> ProviderResponse:
+        """A chat completion's JSON body (an interactive answer or a batch output line's) as a response."""
+        fast = _from_json(body, http_status)
+        if fast is None:
+            raise ProviderCallError("The answer is not JSON.", status="invalid_output", http_status=http_status)
+        return fast
 
     def generate_image(self, *, model: str, prompt: str, size: str = "", quality: str = "") -> tuple[bytes, Usage, str, dict]:
         """One image: (image bytes, token usage if reported, revised prompt, raw response without the image data)."""
@@ -112,6 +103,32 @@ class OpenAIProvider(Provider):
             models = self.client().models.list()
             names = [m.id for m in models.data[:5]]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
+
+
+def _from_completion(completion, http_status: int) -> ProviderResponse:
+    """The answer from the SDK's parsed ChatCompletion (when the body was not read directly)."""
+    choice = completion.choices[0] if completion.choices else None
+    text = (choice.message.content or "") if choice else ""
+    usage = completion.usage
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    out_details = getattr(usage, "completion_tokens_details", None) if usage else None
+    finish = (choice.finish_reason or "") if choice else ""
+    stop, detail = _stop_of(finish, getattr(choice.message, "refusal", None) if choice else None)
+    return ProviderResponse(
+        stop=stop,
+        stop_detail=detail,
+        text=text,
+        usage=Usage(
+            input_tokens=(usage.prompt_tokens or 0) if usage else 0,
+            cached_input_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+            output_tokens=(usage.completion_tokens or 0) if usage else 0,
+            reasoning_tokens=(getattr(out_details, "reasoning_tokens", 0) or 0) if out_details else 0,
+        ),
+        truncated=finish == "length",
+        finish_reason=finish,
+        raw=completion.model_dump(mode="json", exclude_none=True),
+        http_status=http_status,
+    )
 
 
 def _openai_message(message: dict) -> dict:

@@ -70,8 +70,9 @@ def prices_for(model: LLMModel, prompt_tokens: int) -> Prices | None:
     return Prices(t_in, t_out, t_cached, t_write, t_write_1h, tier=tier_label(chosen["above_input_tokens"]))
 
 
-def charge_for(model: LLMModel, usage: Usage) -> Charge:
-    """The cost of one call and the tier it was charged at."""
+def charge_for(model: LLMModel, usage: Usage, *, batch: bool = False) -> Charge:
+    """The cost of one call and the tier it was charged at (``batch``: answered in a provider batch,
+    every token at the model's batch multiplier)."""
     if model.provider.kind == LLMProvider.Kind.MANUAL:
         return Charge(Decimal("0"))
     prices = prices_for(model, usage.input_tokens)
@@ -88,6 +89,8 @@ def charge_for(model: LLMModel, usage: Usage) -> Charge:
         # Reasoning tokens are billed as output and are already inside output_tokens.
         + Decimal(usage.output_tokens) * prices.output
     ) / MILLION
+    if batch and model.batch_price_multiplier is not None:
+        total *= model.batch_price_multiplier
     return Charge(total.quantize(QUANTUM, rounding=ROUND_HALF_UP), prices.tier)
 
 
@@ -95,14 +98,15 @@ def cost_for(model: LLMModel, usage: Usage) -> Decimal | None:
     return charge_for(model, usage).cost
 
 
-def prompt_cache_saving(model: LLMModel, usage: Usage, charged: Decimal | None) -> Decimal | None:
+def prompt_cache_saving(model: LLMModel, usage: Usage, charged: Decimal | None, *, batch: bool = False) -> Decimal | None:
     """What the provider's prompt cache saved on a call: its cost with every input token at the full
-    price minus what was charged (a cache write's surcharge makes it negative). None when the call
-    touched no cache or its price is unknown."""
+    price (of the same delivery: a batch answer is compared with the batch price, so the batch
+    discount is not counted as caching) minus what was charged (a cache write's surcharge makes it
+    negative). None when the call touched no cache or its price is unknown."""
     if charged is None or not (usage.cached_input_tokens or usage.cache_write_input_tokens):
         return None
-    full = cost_for(model, Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                                 reasoning_tokens=usage.reasoning_tokens))
+    full = charge_for(model, Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                   reasoning_tokens=usage.reasoning_tokens), batch=batch).cost
     return None if full is None else full - charged
 
 
@@ -140,6 +144,9 @@ def _bundled_rows(data: dict) -> tuple[list[PriceRow], date]:
         raise PriceError(f"prices_as_of must be a date (YYYY-MM-DD), not {data.get('prices_as_of')!r}.") from None
     if not isinstance(data.get("providers"), dict):
         raise PriceError("providers must be an object of provider kind -> list of models.")
+    multipliers = data.get("batch_multipliers") or {}
+    if not isinstance(multipliers, dict):
+        raise PriceError('batch_multipliers must be an object of provider kind -> multiplier, e.g. {"openai": "0.5"}.')
     rows = []
     for kind, entries in data["providers"].items():
         if not isinstance(entries, list):
@@ -172,8 +179,18 @@ def _bundled_rows(data: dict) -> tuple[list[PriceRow], date]:
                 "supports_image_generation": image,
                 "supports_json_schema": not image,
                 "retired": bool(entry.get("retired", False)),
+                "batch_price_multiplier": _multiplier(entry.get("batch_multiplier", multipliers.get(kind)), where),
             }))
     return rows, as_of
+
+
+def _multiplier(value, where: str) -> Decimal | None:
+    if value is None:
+        return None
+    result = _price(value, f"{where} batch_multiplier")
+    if result > 1:
+        raise PriceError(f"{where}: batch_multiplier must be at most 1 (a discount), not {value!r}.")
+    return result
 
 
 # LiteLLM's provider names for the kinds we run; its Gemini entries are keyed "gemini/<model>".

@@ -34,9 +34,9 @@ def _values(row: LLMQuery) -> list:
     day = row.created_at.date() if row.created_at else date.today()
     return [
         day, row.user_id or 0, row.purpose[:100], row.provider_name, row.model_name, row.status, row.key_source,
-        1, 1 if row.attempt > 1 else 0, row.input_tokens, row.cached_input_tokens, row.output_tokens, row.reasoning_tokens,
-        row.cost_usd or 0, 1 if row.cost_usd is None else 0, row.saved_cost_usd or 0, row.prompt_cache_saved_usd or 0,
-        row.latency_ms or 0,
+        row.delivery or "interactive", 1, 1 if row.attempt > 1 else 0, row.input_tokens, row.cached_input_tokens, row.output_tokens,
+        row.reasoning_tokens, row.cost_usd or 0, 1 if row.cost_usd is None else 0, row.saved_cost_usd or 0,
+        row.prompt_cache_saved_usd or 0, row.latency_ms or 0,
     ] + [1 if bucket == i else 0 for i in range(len(LATENCY_COLUMNS))]
 
 
@@ -90,7 +90,7 @@ def rebuild(start: date | None = None, end: date | None = None) -> int:
         buckets[column] = Count("id", filter=cond)
         lower = bound if bound is not None else lower
     grouped = (
-        calls.values("day", "user_id", "purpose", "provider_name", "model_name", "status", "key_source")
+        calls.values("day", "user_id", "purpose", "provider_name", "model_name", "status", "key_source", "delivery")
         .annotate(
             n=Count("id"),
             retries=Count("id", filter=Q(attempt__gt=1)),
@@ -105,7 +105,7 @@ def rebuild(start: date | None = None, end: date | None = None) -> int:
     rows = [
         UsageDaily(
             day=g["day"], user_ref=g["user_id"] or 0, purpose=g["purpose"][:100], provider_name=g["provider_name"],
-            model_name=g["model_name"], status=g["status"], key_source=g["key_source"], calls=g["n"],
+            model_name=g["model_name"], status=g["status"], key_source=g["key_source"], delivery=g["delivery"], calls=g["n"],
             retry_calls=g["retries"], input_tokens=g["t_in"], cached_input_tokens=g["t_cached"], output_tokens=g["t_out"],
             reasoning_tokens=g["t_reason"], cost_usd=g["cost"] or 0, unknown_cost_calls=g["unknown"],
             saved_cost_usd=g["saved"] or 0, prompt_cache_saved_usd=g["cache_saved"] or 0, latency_ms_sum=g["lat"], **{c: g[c] for c in LATENCY_COLUMNS},

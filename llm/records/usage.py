@@ -20,7 +20,8 @@ SUMS = {
     "saved_cost_usd": Sum("saved_cost_usd"), "prompt_cache_saved_usd": Sum("prompt_cache_saved_usd"),
 }
 DIMENSIONS = {"user": "user_ref", "purpose": "purpose", "app": "app", "provider": "provider_name",
-              "model": "model_name", "mode": "key_source", "status": "status"}
+              "model": "model_name", "mode": "key_source", "status": "status",
+              "delivery": "delivery"}
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Filters:
     model: str = ""
     purpose: str = ""
     mode: str = ""
+    delivery: str = ""
 
     @classmethod
     def default(cls) -> "Filters":
@@ -49,6 +51,8 @@ def _filtered(qs, f: Filters):
         qs = qs.filter(purpose__startswith=f.purpose)
     if f.mode:
         qs = qs.filter(key_source=f.mode)
+    if f.delivery:
+        qs = qs.filter(delivery=f.delivery)
     return qs
 
 
@@ -236,6 +240,7 @@ def summary(qs, *, with_users: bool = False) -> dict:
             "provider": sorted(providers.values(), key=lambda r: r["cost_usd"], reverse=True),
             "model": models,
             "mode": breakdown(qs, "mode"),
+            "delivery": breakdown(qs, "delivery"),
         },
         "unknown_prices": [{"provider_name": r["provider_name"], "model_name": r["model_name"], "calls": r["unknown_cost_calls"]}
                            for r in sorted(models, key=lambda r: -r["unknown_cost_calls"]) if r["unknown_cost_calls"]],

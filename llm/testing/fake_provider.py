@@ -9,6 +9,9 @@ Speaks the real wire formats of
 * Gemini      ``POST /{version}/models/{model}:generateContent`` (any API
               version, also Vertex-style ``.../publishers/google/models/...``),
               ``:countTokens``, Imagen ``:predict``, ``GET /{version}/models[/{id}]``
+* Batches     OpenAI ``/v1/files`` + ``/v1/batches``, Anthropic ``/v1/messages/batches``, Gemini
+              ``:batchGenerateContent`` + ``/v1beta/batches`` (llm/testing/fake_batches.py, with
+              faults: ``server.set_batch_faults(polls_to_complete=, expire=, fail_every=, reject=)``)
 
 so that tests can run the *official* SDKs against it.  It is pure stdlib
 (+ tiktoken for token counts) and has no Django imports, so it can also run in
@@ -678,6 +681,9 @@ class FakeProviderServer:
         # Provider prompt caching (llm/testing/prompt_cache.py): a repeated prefix reports cached
         # tokens the way each API does. ``prompt_cache.enabled = False`` turns it off.
         self.prompt_cache = PromptCache(count_tokens, encode_tokens)
+        from .fake_batches import BatchStore
+
+        self.batch_store = BatchStore()  # the three batch APIs (llm/testing/fake_batches.py)
 
     # ----- lifecycle -------------------------------------------------------- #
     def start(self) -> "FakeProviderServer":
@@ -775,6 +781,22 @@ class FakeProviderServer:
             self._faults = None
             self._peak_in_flight = self._in_flight
         self.prompt_cache.clear()
+        self.batch_store.reset()
+
+    def record_batch_request(self, route: str, path: str, body: dict | None) -> "RecordedRequest":
+        """One request inside a batch, recorded like a direct one (llm/testing/fake_batches.py)."""
+        req = RecordedRequest(route=route, method="POST", path=path, headers={}, body=body, received_at=time.time())
+        self._record(req)
+        return req
+
+    def set_batch_faults(self, *, polls_to_complete: int = 0, expire: bool = False, fail_every: int = 0,
+                         reject: int = 0, retrieve_delay: float = 0.0) -> None:
+        """Faults of the batches created from now on (see llm/testing/fake_batches.py): slow completion,
+        expiry (half the requests answered), partial failure (every n-th request), a refused create."""
+        from .fake_batches import BatchFaults
+
+        with self.batch_store.lock:
+            self.batch_store.faults = BatchFaults(polls_to_complete, expire, fail_every, reject, retrieve_delay)
 
     def set_faults(self, rate: float = 0.3, kinds=None, seed: int | None = 0, **options: Any) -> FaultConfig | None:
         """Inject faults into a ``rate`` share of generation calls (``rate=0`` turns it off).
@@ -1018,6 +1040,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(path, body, raw)
             return
 
+        from . import fake_batches
+
+        if fake_batches.handles(self.command, path):
+            fake_batches.dispatch(self, self.command, path, raw, body, query)
+            return
+
         headers = {k.lower(): v for k, v in self.headers.items()}
         route, extra = self._detect_route(self.command, path, headers)
         req = RecordedRequest(
@@ -1150,6 +1178,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, {"ok": True, "queued": len(replies)})
             elif path == "/_fake/default" and self.command == "POST":
                 fake.set_default(Reply.from_dict(body) if body else None)
+                self._send_json(200, {"ok": True})
+            elif path == "/_fake/batch_faults" and self.command == "POST":
+                fake.set_batch_faults(**(body or {}))
                 self._send_json(200, {"ok": True})
             elif path == "/_fake/faults" and self.command == "POST":
                 options = dict(body or {})

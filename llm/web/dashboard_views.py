@@ -25,6 +25,9 @@ class DashboardForm(forms.Form):
     mode = forms.ChoiceField(required=False, label=gettext_lazy("Generation mode"), choices=[
         ("", gettext_lazy("Any")), ("app", gettext_lazy("App key")), ("user", gettext_lazy("User's own key")),
         ("manual", gettext_lazy("Copy/paste"))])
+    delivery = forms.ChoiceField(required=False, label=gettext_lazy("Delivery"), choices=[
+        ("", gettext_lazy("Any")), ("interactive", gettext_lazy("Interactive")),
+        ("batch", gettext_lazy("Provider batch (batch prices)"))])
 
     def __init__(self, *args, viewer=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,6 +48,7 @@ class DashboardForm(forms.Form):
             f.end = d.get("end") or f.end
             f.user_id = d["user"].pk if d.get("user") else None
             f.provider, f.model, f.purpose, f.mode = d.get("provider", ""), d.get("model", ""), d.get("purpose", ""), d.get("mode", "")
+            f.delivery = d.get("delivery", "")
         return f
 
 

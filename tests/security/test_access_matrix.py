@@ -101,6 +101,7 @@ PAGES: dict[str, Rule] = {
     "artifacts:batch-create": user(405),
     "artifacts:batch": owned(lambda w: {"pk": w.batch.pk}),
     "artifacts:batch-progress": owned(lambda w: {"pk": w.batch.pk}),
+    "artifacts:batch-cancel": owned(lambda w: {"pk": w.batch.pk}, 405, post=True),
     "products:list": user(),
     "products:detail": shared(lambda w: {"pk": w.product.pk}),  # the catalog is shared by design
     "products:wizard": user(),
@@ -109,6 +110,7 @@ PAGES: dict[str, Rule] = {
     "products:wizard-promote": owned(lambda w: {"pk": w.session.pk}, 405, post=True),
     "products:bulk": user(),
     "products:bulk-detail": owned(lambda w: {"pk": w.bulk.pk}),
+    "products:bulk-cancel": owned(lambda w: {"pk": w.bulk.pk}, 405, post=True),
     "segmentation:index": user(),
     "segmentation:new": user(),
     "segmentation:run": owned(seg),

@@ -19,8 +19,13 @@ class Command(BaseCommand):
         parser.add_argument("--provider", default="", help="LLM provider name (default: the configured default)")
         parser.add_argument("--model", default="", help="model name (default: the provider's default)")
         parser.add_argument("--now", action="store_true", help="run the items in this process instead of Celery")
+        parser.add_argument("--delivery", choices=["interactive", "batch"], default="interactive",
+                            help="batch: every step of every item in provider batches at batch prices (polled by Celery beat)")
 
-    def handle(self, *args, text, csv_path, user, provider, model, now, **options):
+    def handle(self, *args, text, csv_path, user, provider, model, now, delivery="interactive", **options):
+        if now and delivery == "batch":
+            raise CommandError("--now runs the items here, one call at a time; --delivery batch is sent and polled "
+                               "by the Celery workers and beat. Leave out one of them.")
         owner = get_user_model().objects.filter(username=user).first()
         if owner is None:
             raise CommandError(f"No user named {user!r}.")
@@ -38,7 +43,7 @@ class Command(BaseCommand):
         if not inputs:
             raise CommandError("Give --text \"...\" or --csv FILE.")
         job = bulk.create_job(owner=owner, inputs=inputs, provider_name=provider, model_name=model,
-                              name=csv_path or "command line", enqueue=not now)
+                              name=csv_path or "command line", enqueue=not now, delivery=delivery)
         self.stdout.write(f"Bulk job #{job.pk}: {len(inputs)} item(s). Progress: {job.get_absolute_url()}")
         if not now:
             self.stdout.write("Queued for the Celery worker.")
