@@ -243,6 +243,10 @@ class LLMQuery(models.Model):
         QUOTA_EXHAUSTED = "quota_exhausted", "Out of credit / quota"
         CONTEXT_EXCEEDED = "context_exceeded", "Stopped: context window full"
         PAUSED = "paused", "Stopped: turn paused by the provider"
+        # Streamed calls (llm/streaming.py) that did not run to the end; the partial text is logged.
+        CANCELLED = "cancelled", "Cancelled: stopped by the user"
+        INTERRUPTED = "interrupted", "Stream cut off by the provider"
+        CLIENT_CLOSED = "client_closed", "Stream abandoned: the page was closed"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_queries")
     purpose = models.CharField(max_length=100, help_text="app.step, e.g. segmentation.extract_taxonomy")
@@ -287,6 +291,8 @@ class LLMQuery(models.Model):
     request_id = models.CharField(max_length=64, blank=True, db_index=True, default=current_request_id)
     file_path = models.CharField(max_length=500, blank=True)
     file_sha256 = models.CharField(max_length=64, blank=True)
+    usage_estimated = models.BooleanField(
+        default=False, help_text="The provider reported no usage (a stream cut short): tokens and cost are our estimate.")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -113,6 +113,12 @@ class OpenAIProvider(Provider):
             names = [m.id for m in models.data[:5]]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
 
+    def stream(self, request: ProviderRequest):
+        """The answer as it arrives (llm/providers/streams.py): chat completions with ``stream=True``."""
+        from .streams import open_openai
+
+        return open_openai(self, request)
+
 
 def _openai_message(message: dict) -> dict:
     content = message["content"]
