@@ -372,6 +372,7 @@ class LLMJob(models.Model):
         WAITING_MANUAL = "waiting_manual", "Waiting for a pasted answer"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Stopped"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="llm_jobs")
     provider = models.ForeignKey(LLMProvider, on_delete=models.PROTECT)
@@ -401,7 +402,7 @@ class LLMJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {self.Status.COMPLETED, self.Status.FAILED}
+        return self.status in {self.Status.COMPLETED, self.Status.FAILED, self.Status.CANCELLED}
 
 
 class LLMCacheEntry(models.Model):
