@@ -22,6 +22,8 @@ from llm.providers import Usage, get_provider, resolve_model
 from llm.service import complete
 
 from . import conf
+from . import live as live_generation
+from llm.live import LLMStreamCancelled
 from .context import BuiltPrompt, build_prompt
 from .crypto import KeyDecryptionError
 from .models import ArtifactImage, ArtifactType, BatchRun, GenerationMode, NoteArtifact, OtherArtifactRequest, UserApiKey
@@ -82,6 +84,11 @@ def resolve_target(user, mode: str, provider: str = "", model: str = "") -> Targ
             if row.kind == LLMProvider.Kind.MANUAL:
                 raise GenerationSetupError("The copy/paste provider takes no key; choose the copy/paste mode.")
             return Target(row, resolve_model(row, model or None, user=user), key)
+        if mode == GenerationMode.BROWSER:
+            from llm import browser
+
+            row = browser.provider()
+            return Target(row, browser.model(row))
         if mode != GenerationMode.APP_KEY:
             raise GenerationSetupError(f"Unknown generation mode {mode!r}.")
         row = get_provider(conf.default_provider())
@@ -298,15 +305,23 @@ def run(artifact_id: int) -> NoteArtifact | None:
         except KeyDecryptionError as exc:
             return _fail(artifact, str(exc))
     schema = SCHEMAS.get(artifact.artifact_type)
+    arguments = dict(
+        purpose=f"artifacts.{artifact.artifact_type}", system=artifact.system_prompt, prompt=artifact.prompt,
+        provider=artifact.provider, model=artifact.model,
+        schema=schema, max_tokens=artifact.max_output_tokens, user=artifact.owner,
+        interaction_type=f"artifact_{artifact.artifact_type}", template_version=artifact.prompt_template,
+        context={"note_id": artifact.note_id, "artifact_type": artifact.artifact_type},
+        api_key=api_key,
+    )
     try:
-        result = complete(
-            purpose=f"artifacts.{artifact.artifact_type}", system=artifact.system_prompt, prompt=artifact.prompt,
-            provider=artifact.provider, model=artifact.model,
-            schema=schema, max_tokens=artifact.max_output_tokens, user=artifact.owner,
-            interaction_type=f"artifact_{artifact.artifact_type}", template_version=artifact.prompt_template,
-            context={"note_id": artifact.note_id, "artifact_type": artifact.artifact_type},
-            api_key=api_key,
-        )
+        if streams_live(artifact):
+            result = live_generation.relay_artifact(artifact, arguments)
+        else:
+            result = complete(**arguments)
+        if live_generation.stop_was_requested(artifact):  # Stop pressed while a plain call ran: drop its answer
+            raise LLMStreamCancelled(query_id=result.query_id)
+    except LLMStreamCancelled as exc:
+        return live_generation.cancelled(artifact, exc.query_id)
     except ManualAnswerPending as pending:
         artifact.status = NoteArtifact.Status.WAITING_MANUAL
         artifact.pending_query_id = pending.query_id
@@ -349,7 +364,18 @@ def run(artifact_id: int) -> NoteArtifact | None:
     artifact.save()
     if artifact.user_key_id and artifact.generation_mode == GenerationMode.USER_KEY:
         artifact.user_key.record_usage(result.usage.input_tokens, result.usage.output_tokens, result.cost_usd)
+    live_generation.finished(artifact)
     return artifact
+
+
+def streams_live(artifact: NoteArtifact) -> bool:
+    """Text kinds stream to the page when live streaming is on and the provider streams."""
+    from llm.streaming import STREAMING_KINDS
+
+    if artifact.artifact_type in SCHEMAS or not live_generation.enabled():
+        return False
+    row = LLMProvider.objects.filter(name=artifact.provider).only("kind").first()
+    return row is not None and row.kind in STREAMING_KINDS
 
 
 def artifacts_waiting_on(query: LLMQuery) -> list[int]:
@@ -397,6 +423,9 @@ def paste_draft(artifact: NoteArtifact) -> tuple[str, str]:
 def create_batch(user, notes, artifact_type: str, mode: str, description: str = "") -> tuple[BatchRun, list[int]]:
     """A batch and one queued artifact per note; the caller enqueues the ids as one group."""
     check_request(artifact_type, description)
+    if mode == GenerationMode.BROWSER:
+        raise GenerationSetupError("The in-browser mode runs one artifact at a time, on its note's page; "
+                                   "choose another mode for a batch.")
     target = resolve_target(user, mode)
     problem = target.problem()
     if problem:
