@@ -18,14 +18,15 @@ import logging
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 from django.db.models import Max
 from pydantic import BaseModel, field_validator
 
-from llm import complete
+from llm import complete, stream
+from llm.live import StopStream, consume
 from llm.errors import LLMError, LLMInvalidOutputError, ManualAnswerPending
 from llm.models import LLMQuery
 
@@ -62,6 +63,9 @@ class LLMOptions:
     # Set by evaluation runs (products/evals.py): the case's batch number and the variant's parameters.
     batch: int | None = None
     temperature: float | None = None
+    # When set, the call streams (llm.stream) and each chunk goes to stream_to(text, attempt);
+    # a llm.live.StopStream raised by it stops the call (products/live.py, the content step's page).
+    stream_to: Any = None
 
 
 @dataclass
@@ -268,7 +272,7 @@ def _ask(step: str, messages: list[dict], schema, options: LLMOptions, template_
     prompt = render_prompt(messages)
     before = _last_query_id()
     try:
-        result = complete(
+        result = (complete if options.stream_to is None else partial(_streamed, stream_to=options.stream_to))(
             purpose=f"products.{step}",
             messages=messages,
             provider=options.provider or conf.default_provider() or None,
@@ -286,6 +290,11 @@ def _ask(step: str, messages: list[dict], schema, options: LLMOptions, template_
     except ManualAnswerPending as exc:
         calls.extend(_records(before, exc.query_id, prompt))
         raise WaitingForManualAnswer(exc.query_id, calls) from exc
+    except StopStream as exc:
+        final = LLMQuery.objects.filter(pk__gt=before).order_by("-pk").values_list("pk", flat=True).first()
+        calls.extend(_records(before, final, prompt, error=str(exc)))
+        raise GenerationError(f"{exc} Nothing was kept: generate the content again when you are ready.",
+                              calls=calls, query_id=final) from exc
     except LLMInvalidOutputError as exc:
         calls.extend(_records(before, exc.query_id, prompt, error=str(exc)))
         raise GenerationError(
@@ -296,6 +305,11 @@ def _ask(step: str, messages: list[dict], schema, options: LLMOptions, template_
         raise GenerationError(str(exc), calls=calls, query_id=exc.query_id) from exc
     calls.extend(_records(before, result.query_id, prompt))
     return result
+
+
+def _streamed(*, stream_to, **arguments):
+    """complete(), streamed: each chunk goes to ``stream_to`` as it arrives."""
+    return consume(stream(**arguments), stream_to)
 
 
 def _reject(calls: list[CallRecord], problem: str) -> None:

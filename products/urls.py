@@ -10,6 +10,8 @@ urlpatterns = [
     path("generate/<int:pk>/", views_generation.wizard_session, name="wizard-session"),
     path("generate/<int:pk>/step/<int:step>/", views_generation.wizard_step, name="wizard-step"),
     path("generate/<int:pk>/promote/", views_generation.wizard_promote, name="wizard-promote"),
+    path("generate/<int:pk>/content/live/", views_generation.content_events, name="wizard-content-live"),
+    path("generate/<int:pk>/content/stop/", views_generation.content_stop, name="wizard-content-stop"),
     path("generate/bulk/", views_generation.bulk_list, name="bulk"),
     path("generate/bulk/<int:pk>/", views_generation.bulk_detail, name="bulk-detail"),
 ]

@@ -18,6 +18,8 @@
   function start(el) {
     if (el.dataset.liveStarted || !window.EventSource) return;
     el.dataset.liveStarted = "1";
+    el.hidden = false;  // shown only where the script runs (without it, the page's own button works)
+    document.querySelectorAll("[data-live-hide]").forEach(function (other) { other.hidden = true; });
     const out = el.querySelector("[data-live-text]");
     const status = el.querySelector("[data-live-status]");
     const owner = poller(el);
@@ -30,7 +32,9 @@
       delete owner.dataset.liveActive;
       if (status && message) status.textContent = message;
       // Show the stored result now rather than at the next poll tick.
-      if (window.htmx && owner.getAttribute("hx-get")) {
+      if (el.hasAttribute("data-live-reload")) {
+        window.location.reload();
+      } else if (window.htmx && owner.getAttribute("hx-get")) {
         window.htmx.ajax("GET", owner.getAttribute("hx-get"), { target: owner, swap: "outerHTML" });
       }
     }
@@ -89,6 +93,10 @@
     });
   });
 
-  document.addEventListener("DOMContentLoaded", function () { startAll(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    // Forms whose next page can stream say so to the server (without script it runs as before).
+    if (window.EventSource) document.querySelectorAll("input[data-live-capable]").forEach(function (i) { i.value = "1"; });
+    startAll(document);
+  });
   document.addEventListener("htmx:load", function (event) { startAll(event.target); });
 })();
