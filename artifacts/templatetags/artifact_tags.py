@@ -67,7 +67,7 @@ def artifact_streams(artifact) -> bool:
 
 
 @register.simple_tag
-def browser_prompt(artifact):
+def browser_prompt(artifact) -> str:
     """What the in-browser mode sends to the browser's model: the artifact's own system prompt and
     prompt, with the JSON-schema instruction the copy/paste prompt carries for structured kinds."""
     from llm.models import ManualInteraction
@@ -75,7 +75,8 @@ def browser_prompt(artifact):
 
     mi = ManualInteraction.objects.filter(query_id=artifact.pending_query_id).only("json_schema").first()
     schema = mi.json_schema if mi else None
-    from django.utils.html import json_script
+    import json
 
-    value = {"system": artifact.system_prompt, "prompt": render_prompt([{"role": "user", "content": artifact.prompt}], schema)}
-    return json_script(value, f"browser-prompt-{artifact.pk}")  # inert JSON: no inline script for the CSP
+    # As JSON in a data attribute (autoescaped): htmx swaps would drop a <script> holding it.
+    return json.dumps({"system": artifact.system_prompt,
+                       "prompt": render_prompt([{"role": "user", "content": artifact.prompt}], schema)})

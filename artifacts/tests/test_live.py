@@ -127,7 +127,7 @@ def test_the_browser_mode_waits_for_the_page_and_takes_its_answer_like_a_paste(c
     artifact = NoteArtifact.objects.get()
     assert artifact.status == "waiting_manual" and artifact.provider == "browser"
     card = client.get(f"/artifacts/{artifact.pk}/status/").content.decode()
-    assert "data-browser-run" in card and f'id="browser-prompt-{artifact.pk}"' in card
+    assert "data-browser-run" in card and "data-prompt=" in card
     assert "Save a reference to the result of this function." in card  # the assembled prompt, as JSON
     with run_on_commit():
         client.post(f"/artifacts/{artifact.pk}/paste/", {"answer": "Keep task references.",

@@ -50,7 +50,7 @@
       return;
     }
     fallback.hidden = true;
-    const prompt = JSON.parse(document.getElementById(panel.dataset.promptId).textContent);
+    const prompt = JSON.parse(panel.dataset.prompt);
     let session;
     let text = "";
     try {
