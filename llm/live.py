@@ -42,6 +42,30 @@ class LLMStreamCancelled(LLMError):
         self.partial_text = partial_text
 
 
+class StopStream(Exception):
+    """Raised by a chunk callback to end a stream it relays: ``cancelled`` for a Stop button,
+    else the reader went away (``client_closed``)."""
+
+    def __init__(self, cancelled: bool):
+        super().__init__("Stopped by the user." if cancelled else "The page was closed.")
+        self.cancelled = cancelled
+
+
+def consume(stream, on_chunk) -> object:
+    """Feed each chunk of an ``llm.stream`` to ``on_chunk(text, attempt)`` in this thread; a
+    ``StopStream`` from it cancels or closes the stream (and is raised on). Returns the result."""
+    try:
+        for chunk in stream:
+            on_chunk(chunk, stream.attempt)
+    except StopStream as stop:
+        if stop.cancelled:
+            stream.cancel()
+        else:
+            stream.close()
+        raise
+    return stream.result
+
+
 def enabled() -> bool:
     """Streaming to pages needs Redis (pub/sub between the worker and the web process)."""
     return bool(getattr(settings, "LLM_LIVE_ENABLED", True) and settings.REDIS_URL)
@@ -68,8 +92,8 @@ def stop_requested(key: str) -> bool:
 
 
 def clear(key: str) -> None:
-    """Forget a key's events and stop flag (a regenerated artifact reuses nothing, but a retried task may)."""
-    cache.delete(_stop_key(key))
+    """Forget a key's replayable events (a retried task starts its page's stream afresh). The stop
+    flag stays: a Stop pressed between the claim and the first chunk still stops the call."""
     if enabled():
         _redis().delete(_buffer(key))
 
