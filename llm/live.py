@@ -79,6 +79,10 @@ def _buffer(key: str) -> str:
     return f"llm:live:{key}:events"
 
 
+def _seq(key: str) -> str:
+    return f"llm:live:{key}:seq"
+
+
 def _stop_key(key: str) -> str:
     return f"llm-live-stop:{key}"
 
@@ -95,7 +99,7 @@ def clear(key: str) -> None:
     """Forget a key's replayable events (a retried task starts its page's stream afresh). The stop
     flag stays: a Stop pressed between the claim and the first chunk still stops the call."""
     if enabled():
-        _redis().delete(_buffer(key))
+        _redis().delete(_buffer(key), _seq(key))
 
 
 _client = None
@@ -121,12 +125,15 @@ class Publisher:
     def send(self, event: str, **data) -> None:
         if not self.active:
             return
-        self.seq += 1
-        message = json.dumps({"seq": self.seq, "event": event, "data": data}, ensure_ascii=False)
         try:
+            # One sequence per key across publishers (the relay, then the code that stores the
+            # answer and says "done"), so a subscriber's de-duplication never drops an event.
+            self.seq = _redis().incr(_seq(self.key))
+            message = json.dumps({"seq": self.seq, "event": event, "data": data}, ensure_ascii=False)
             pipe = _redis().pipeline(transaction=False)
             pipe.rpush(_buffer(self.key), message)
             pipe.expire(_buffer(self.key), BUFFER_TTL)
+            pipe.expire(_seq(self.key), BUFFER_TTL)
             pipe.publish(_channel(self.key), message)
             pipe.execute()
         except Exception:  # Redis down: the page falls back to polling, the answer is still stored

@@ -10,7 +10,7 @@ from artifacts.models import NoteArtifact
 from conftest import wait_until
 from llm.models import LLMQuery
 from llm.testing.fake_provider import Reply
-from llm.tests.test_live_playground import read_sse
+from llm.tests.test_live_playground import read_sse, run_async
 
 
 def _artifact(note, owner, **kw):
@@ -31,7 +31,7 @@ def _in_thread(artifact_id: int) -> threading.Thread:
     return thread
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_summary_streams_through_the_sse_view_and_the_row_has_the_reported_usage(async_client, note, owner, providers, fake):
     fake.script(Reply(text="Keep a reference to every task you create.", chunk_words=1,
                       usage={"input_tokens": 300, "output_tokens": 9}))
@@ -92,17 +92,15 @@ def test_a_provider_cut_off_fails_the_artifact_and_keeps_no_content(note, owner,
     assert LLMQuery.objects.get().status == "interrupted"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_others_cannot_subscribe_or_stop(async_client, client, note, owner, outsider, providers):
-    from asgiref.sync import async_to_sync
-
     artifact = _artifact(note, owner)
     async_client.force_login(outsider)
 
     async def go():
         return await async_client.get(f"/artifacts/{artifact.pk}/live/")
 
-    assert async_to_sync(go)().status_code == 404
+    assert run_async(go).status_code == 404
     client.force_login(outsider)
     assert client.post(f"/artifacts/{artifact.pk}/stop/").status_code == 404
 

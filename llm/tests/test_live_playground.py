@@ -12,6 +12,24 @@ from llm.models import LLMJob, LLMQuery
 from llm.testing.fake_provider import Reply
 
 
+def run_async(coro_fn):
+    """Run an async test body to its end in a thread of its own (the browser tests' Playwright
+    keeps an event loop on the main thread, where async_to_sync refuses to run). The thread has
+    its own database connection: tests that use this are transaction=True, so they see the data."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def work():
+        try:
+            return async_to_sync(coro_fn)()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
+
+
 def read_sse(client, url: str) -> list[tuple[str, dict]]:
     """The events of an SSE response from the real async view (Django's ASGI test client)."""
 
@@ -24,7 +42,7 @@ def read_sse(client, url: str) -> list[tuple[str, dict]]:
         return body.decode()
 
     events = []
-    for block in async_to_sync(go)().split("\n\n"):
+    for block in run_async(go).split("\n\n"):
         lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":") and ": " in line)
         if "event" in lines:
             events.append((lines["event"], json.loads(lines["data"])))
@@ -49,7 +67,7 @@ def _job(owner, providers, **kw):
                                  prompt=kw.pop("prompt", "Write a haiku"), **kw)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_job_page_streams_the_answer_through_the_sse_view(async_client, owner, providers, fake):
     fake.script(Reply(text="Autumn moonlight, a worm digs silently", chunk_words=1,
                       usage={"input_tokens": 12, "output_tokens": 7}))
@@ -107,7 +125,7 @@ def test_a_queued_job_is_stopped_before_it_starts(owner, providers, client):
     assert job.status == "cancelled" and run_job(job.pk) is None and not LLMQuery.objects.exists()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_others_cannot_read_or_stop_a_job(async_client, client, owner, outsider, providers):
     job = _job(owner, providers)
     async_client.force_login(outsider)
@@ -115,7 +133,7 @@ def test_others_cannot_read_or_stop_a_job(async_client, client, owner, outsider,
     async def go():
         return await async_client.get(f"/llm/jobs/{job.pk}/live/")
 
-    assert async_to_sync(go)().status_code == 404
+    assert run_async(go).status_code == 404
     client.force_login(outsider)
     assert client.post(f"/llm/jobs/{job.pk}/stop/").status_code == 404
 

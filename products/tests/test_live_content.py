@@ -4,12 +4,11 @@ closed page stop the call, and nothing half-written is stored."""
 import json
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.urls import reverse
 
 from llm.models import LLMQuery
 from llm.testing.fake_provider import Reply
-from llm.tests.test_live_playground import read_sse
+from llm.tests.test_live_playground import read_sse, run_async
 from products import live, pipeline
 from products.models import GenerationSession
 
@@ -72,7 +71,7 @@ def test_stop_cancels_the_call_and_stores_nothing(async_client, owner, at_step_f
                 await sync_to_async(live.stop)(at_step_four)
         return body.decode()
 
-    body = async_to_sync(go)()
+    body = run_async(go)
     assert "event: done" in body
     session = GenerationSession.objects.get(pk=at_step_four.pk)
     assert not session.generated_content and session.status_of("generate") == "failed"
@@ -92,7 +91,7 @@ def test_a_closed_page_ends_the_call_as_client_closed(async_client, owner, at_st
             await iterator.__anext__()
         await iterator.aclose()  # what Django does when the browser disconnects
 
-    async_to_sync(go)()
+    run_async(go)
     from conftest import wait_until
 
     wait_until(lambda: LLMQuery.objects.filter(status="client_closed").exists(), what="the row closed", timeout=10)
@@ -112,11 +111,11 @@ def test_a_page_that_streams_hands_step_four_over_and_without_script_the_button_
     assert GenerationSession.objects.get(pk=at_step_four.pk).generated_content["title"] == CONTENT["title"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_others_cannot_stream_someone_elses_session(async_client, outsider, at_step_four):
     async_client.force_login(outsider)
 
     async def go():
         return await async_client.get(reverse("products:wizard-content-live", args=[at_step_four.pk]))
 
-    assert async_to_sync(go)().status_code == 404
+    assert run_async(go).status_code == 404
