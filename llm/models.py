@@ -291,8 +291,8 @@ class LLMQuery(models.Model):
     request_id = models.CharField(max_length=64, blank=True, db_index=True, default=current_request_id)
     file_path = models.CharField(max_length=500, blank=True)
     file_sha256 = models.CharField(max_length=64, blank=True)
-    usage_estimated = models.BooleanField(
-        default=False, help_text="The provider reported no usage (a stream cut short): tokens and cost are our estimate.")
+    usage_estimated = models.BooleanField(  # db_default: raw INSERTs (bench/dashboard_scale.py) need no change
+        default=False, db_default=False, help_text="The provider reported no usage (a stream cut short): tokens and cost are our estimate.")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
