@@ -280,3 +280,77 @@ def login(page, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/login/" not in url)
+
+
+@pytest.fixture
+def asgi_live_server(transactional_db):
+    """The ASGI application under uvicorn in a thread (pytest-django's live_server is WSGI, which
+    would hand each server-sent-events stream over in one piece at its end)."""
+    import threading
+
+    import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.core.asgi import get_asgi_application
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(ASGIStaticFilesHandler(get_asgi_application()), log_level="warning",
+                                           lifespan="off", ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    class Live:
+        url = f"http://127.0.0.1:{port}"
+
+    yield Live
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+    # The server ran Django's sync code in asgiref's executor threads, whose connections outlive
+    # it: end them, or the test database cannot be flushed and dropped.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture
+def asgi_page(browser, asgi_live_server):
+    context = browser.new_context(base_url=asgi_live_server.url)
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def background_tasks(monkeypatch):
+    """``task.delay(...)`` runs the task in a thread of this process (a stand-in worker that shares
+    the test's Redis and database), so a page sees it run and stream instead of waiting for it."""
+    import threading
+
+    from celery.app.task import Task
+    from django.db import connection
+
+    threads = []
+
+    def delay(self, *args, **kwargs):
+        def work():
+            try:
+                self(*args, **kwargs)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    monkeypatch.setattr(Task, "delay", delay)
+    yield threads
+    for thread in threads:
+        thread.join(15)

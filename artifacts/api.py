@@ -33,7 +33,7 @@ def _note(request, note_id: int) -> Note:
 class GenerateIn(Schema):
     artifact_type: str = Field(ArtifactType.SUMMARY, description="One of: " + ", ".join(ArtifactType.values))
     user_description: str = Field("", max_length=2000)
-    generation_mode: str = Field(GenerationMode.APP_KEY, description="app_key, copy_paste or user_key")
+    generation_mode: str = Field(GenerationMode.APP_KEY, description="app_key, copy_paste, user_key or browser (answered like copy_paste: post the answer to /api/artifacts/paste)")
     provider: str = Field("", description="user_key mode: the provider of your saved key")
     model: str = Field("", description="user_key mode: a model of that provider (default: its default model)")
 

@@ -39,7 +39,8 @@ class BatchForm(forms.Form):
     notes = forms.ModelMultipleChoiceField(queryset=Note.objects.none(), widget=forms.CheckboxSelectMultiple,
                                            error_messages={"required": _("Choose at least one note.")})
     artifact_type = forms.ChoiceField(label=_("Artifact type"), choices=ArtifactType.choices)
-    generation_mode = forms.ChoiceField(label=_("Generation mode"), choices=GenerationMode.choices, initial=GenerationMode.APP_KEY)
+    generation_mode = forms.ChoiceField(label=_("Generation mode"), initial=GenerationMode.APP_KEY, choices=[
+        c for c in GenerationMode.choices if c[0] != GenerationMode.BROWSER])  # one note at a time, on its page
     user_description = forms.CharField(label=_("Description"), required=False, max_length=2000)
     delivery = forms.ChoiceField(
         label=_("Delivery"), required=False, initial="interactive",

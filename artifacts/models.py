@@ -26,6 +26,7 @@ class GenerationMode(models.TextChoices):
     APP_KEY = "app_key", "The app's model (default)"
     COPY_PASTE = "copy_paste", "Copy/paste into any chat LLM"
     USER_KEY = "user_key", "My own API key"
+    BROWSER = "browser", "In my browser (its built-in model, no cost)"
 
 
 class NoteArtifactQuerySet(models.QuerySet):
@@ -46,6 +47,7 @@ class NoteArtifact(models.Model):
         WAITING_MANUAL = "waiting_manual", "Waiting for a pasted answer"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Stopped"
 
     class Origin(models.TextChoices):
         GENERATED = "generated", "Generated"

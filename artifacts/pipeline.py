@@ -19,10 +19,12 @@ from llm.errors import LLMConfigurationError, LLMError, LLMInvalidOutputError, L
 from llm.models import LLMModel, LLMProvider, LLMQuery
 from llm.records import cost_for, max_cost_for
 from llm.providers import Usage, get_provider, resolve_model
+from llm.calls import collect, complete
 from llm.calls.collect import BatchPending
-from llm.calls import complete
+from llm.calls.live import LLMStreamCancelled
 
 from . import conf
+from . import live as live_generation
 from .context import BuiltPrompt, build_prompt
 from .crypto import KeyDecryptionError
 from .models import ArtifactImage, ArtifactType, BatchRun, GenerationMode, NoteArtifact, OtherArtifactRequest, UserApiKey
@@ -83,6 +85,11 @@ def resolve_target(user, mode: str, provider: str = "", model: str = "") -> Targ
             if row.kind == LLMProvider.Kind.MANUAL:
                 raise GenerationSetupError("The copy/paste provider takes no key; choose the copy/paste mode.")
             return Target(row, resolve_model(row, model or None, user=user), key)
+        if mode == GenerationMode.BROWSER:
+            from llm.providers import browser
+
+            row = browser.provider()
+            return Target(row, browser.model(row))
         if mode != GenerationMode.APP_KEY:
             raise GenerationSetupError(f"Unknown generation mode {mode!r}.")
         row = get_provider(conf.default_provider())
@@ -299,18 +306,26 @@ def run(artifact_id: int) -> NoteArtifact | None:
         except KeyDecryptionError as exc:
             return _fail(artifact, str(exc))
     schema = SCHEMAS.get(artifact.artifact_type)
+    arguments = dict(
+        purpose=f"artifacts.{artifact.artifact_type}", system=artifact.system_prompt, prompt=artifact.prompt,
+        provider=artifact.provider, model=artifact.model,
+        schema=schema, max_tokens=artifact.max_output_tokens, user=artifact.owner,
+        interaction_type=f"artifact_{artifact.artifact_type}", template_version=artifact.prompt_template,
+        context={"note_id": artifact.note_id, "artifact_type": artifact.artifact_type},
+        api_key=api_key,
+    )
     try:
-        result = complete(
-            purpose=f"artifacts.{artifact.artifact_type}", system=artifact.system_prompt, prompt=artifact.prompt,
-            provider=artifact.provider, model=artifact.model,
-            schema=schema, max_tokens=artifact.max_output_tokens, user=artifact.owner,
-            interaction_type=f"artifact_{artifact.artifact_type}", template_version=artifact.prompt_template,
-            context={"note_id": artifact.note_id, "artifact_type": artifact.artifact_type},
-            api_key=api_key,
-        )
+        if streams_live(artifact):
+            result = live_generation.relay_artifact(artifact, arguments)
+        else:
+            result = complete(**arguments)
+        if live_generation.stop_was_requested(artifact):  # Stop pressed while a plain call ran: drop its answer
+            raise LLMStreamCancelled(query_id=result.query_id)
     except BatchPending:  # delivery=batch: the call went into a provider batch; the next pass continues
         NoteArtifact.objects.filter(pk=artifact.pk).update(status=NoteArtifact.Status.QUEUED)
         raise
+    except LLMStreamCancelled as exc:
+        return live_generation.cancelled(artifact, exc.query_id)
     except ManualAnswerPending as pending:
         artifact.status = NoteArtifact.Status.WAITING_MANUAL
         artifact.pending_query_id = pending.query_id
@@ -353,7 +368,20 @@ def run(artifact_id: int) -> NoteArtifact | None:
     artifact.save()
     if artifact.user_key_id and artifact.generation_mode == GenerationMode.USER_KEY:
         artifact.user_key.record_usage(result.usage.input_tokens, result.usage.output_tokens, result.cost_usd)
+    live_generation.finished(artifact)
     return artifact
+
+
+def streams_live(artifact: NoteArtifact) -> bool:
+    """Text kinds stream to the page when live streaming is on and the provider streams."""
+    from llm.calls.streaming import STREAMING_KINDS
+
+    if artifact.artifact_type in SCHEMAS or not live_generation.enabled():
+        return False
+    if collect.active() is not None:  # a delivery=batch pass: the call is gathered for a provider batch
+        return False
+    row = LLMProvider.objects.filter(name=artifact.provider).only("kind").first()
+    return row is not None and row.kind in STREAMING_KINDS
 
 
 def artifacts_waiting_on(query: LLMQuery) -> list[int]:
@@ -405,6 +433,9 @@ def create_batch(user, notes, artifact_type: str, mode: str, description: str = 
     from llm import batch as llm_batch
 
     check_request(artifact_type, description)
+    if mode == GenerationMode.BROWSER:
+        raise GenerationSetupError("The in-browser mode runs one artifact at a time, on its note's page; "
+                                   "choose another mode for a batch.")
     target = resolve_target(user, mode)
     problem = target.problem()
     if problem:

@@ -286,3 +286,41 @@ def analytics_page(request):
     chart = {"type": "line", "labels": [d["day"] for d in data["cost_trend"]],
              "datasets": [{"label": gettext("Artifact spend (USD)"), "data": [float(d["cost_usd"]) for d in data["cost_trend"]]}]}
     return render(request, "artifacts/analytics.html", {"a": data, "u": usage(request.user, start, end), "chart": chart})
+
+
+# --- Live generation: the streamed answer (async SSE view) and the Stop button ---------------
+from llm.calls import live as llm_live  # noqa: E402
+
+from . import live as live_generation  # noqa: E402
+
+
+async def live_events(request, pk: int):
+    """The artifact's answer as the worker writes it (see artifacts/live.py); ends when it is stored."""
+    from django.http import Http404
+
+    user = await request.auser()
+    if not await NoteArtifact.objects.for_user(user).filter(pk=pk).aexists():
+        raise Http404("No such artifact.")
+    if not llm_live.enabled():
+        async def unavailable():
+            yield llm_live.sse("end", {"status": "unavailable"})
+
+        return llm_live.sse_response(unavailable())
+
+    async def finished() -> bool:
+        return not await NoteArtifact.objects.filter(
+            pk=pk, status__in=[NoteArtifact.Status.QUEUED, NoteArtifact.Status.RUNNING]).aexists()
+
+    return llm_live.sse_response(llm_live.subscribe(live_generation.key(pk), is_finished=finished))
+
+
+@require_POST
+def stop(request, pk: int):
+    artifact = get_artifact_for_user(request, pk)
+    stopped = live_generation.stop(artifact)
+    artifact.refresh_from_db()
+    if request.htmx:
+        return _card(request, artifact)
+    if stopped:
+        messages.info(request, gettext("Stopping the generation."))
+    return redirect(artifact)

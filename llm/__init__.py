@@ -10,6 +10,14 @@ def complete(**kwargs):
     return _complete(**kwargs)
 
 
+def stream(**kwargs):
+    """``complete()``'s arguments; an iterator of text chunks whose ``.result`` is the Completion
+    once exhausted (llm/calls/streaming.py)."""
+    from .calls.streaming import stream as _stream
+
+    return _stream(**kwargs)
+
+
 def new_run_id() -> str:
     from .records import new_run_id as _new_run_id
 

@@ -123,3 +123,12 @@ class LLMBudgetExceeded(LLMError):
 
 class RateLimitTimeout(LLMError):
     """The model stayed at its requests/tokens-per-minute limit for longer than the allowed wait."""
+
+
+class LLMStreamInterrupted(LLMError):
+    """A streamed answer stopped before its end: the provider closed the connection or sent an
+    error event mid-stream. ``partial_text`` is what arrived (logged on the row, never an answer)."""
+
+    def __init__(self, message: str, *, partial_text: str = "", query_id: int | None = None):
+        super().__init__(message, query_id=query_id)
+        self.partial_text = partial_text

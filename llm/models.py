@@ -250,6 +250,10 @@ class LLMQuery(models.Model):
         QUOTA_EXHAUSTED = "quota_exhausted", "Out of credit / quota"
         CONTEXT_EXCEEDED = "context_exceeded", "Stopped: context window full"
         PAUSED = "paused", "Stopped: turn paused by the provider"
+        # Streamed calls (llm/calls/streaming.py) that did not run to the end; the partial text is logged.
+        CANCELLED = "cancelled", "Cancelled: stopped by the user"
+        INTERRUPTED = "interrupted", "Stream cut off by the provider"
+        CLIENT_CLOSED = "client_closed", "Stream abandoned: the page was closed"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_queries")
     purpose = models.CharField(max_length=100, help_text="app.step, e.g. segmentation.extract_taxonomy")
@@ -310,6 +314,8 @@ class LLMQuery(models.Model):
     request_id = models.CharField(max_length=64, blank=True, db_index=True, default=current_request_id)
     file_path = models.CharField(max_length=500, blank=True)
     file_sha256 = models.CharField(max_length=64, blank=True)
+    usage_estimated = models.BooleanField(  # db_default: raw INSERTs (bench/dashboard_scale.py) need no change
+        default=False, db_default=False, help_text="The provider reported no usage (a stream cut short): tokens and cost are our estimate.")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -389,6 +395,7 @@ class LLMJob(models.Model):
         WAITING_MANUAL = "waiting_manual", "Waiting for a pasted answer"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Stopped"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="llm_jobs")
     provider = models.ForeignKey(LLMProvider, on_delete=models.PROTECT)
@@ -418,7 +425,7 @@ class LLMJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {self.Status.COMPLETED, self.Status.FAILED}
+        return self.status in {self.Status.COMPLETED, self.Status.FAILED, self.Status.CANCELLED}
 
 
 class LLMCacheEntry(models.Model):

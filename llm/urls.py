@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .web import dashboard_views, views
+from .web import dashboard_views, live_views, views
 
 app_name = "llm"
 urlpatterns = [
@@ -15,6 +15,8 @@ urlpatterns = [
     path("playground/", views.prompt, name="playground"),
     path("prompt/estimate/", views.prompt_estimate, name="prompt-estimate"),
     path("jobs/<int:pk>/", views.job, name="job"),
+    path("jobs/<int:pk>/live/", live_views.job_live, name="job-live"),
+    path("jobs/<int:pk>/stop/", live_views.job_stop, name="job-stop"),
     path("manual/", views.manual_list, name="manual-list"),
     path("manual/<int:pk>/", views.manual_detail, name="manual-detail"),
 ]

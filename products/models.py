@@ -324,6 +324,7 @@ class StepStatus(models.TextChoices):
     DONE = "done", "Done"
     WAITING_MANUAL = "waiting_manual", "Waiting for a pasted answer"
     FAILED = "failed", "Failed"
+    STREAMING = "streaming", "Being written on the page"  # step 4, between the attributes and the live page
 
 
 CONTENT_FIELDS = ("title", "description", "bullet_points", "search_keywords")

@@ -236,15 +236,19 @@ def update_attributes(session: GenerationSession, submitted: dict[str, Any]) -> 
 # --- Step 4 ------------------------------------------------------------------------------------
 
 
-def run_generate(session: GenerationSession, *, force: bool = False) -> bool:
+def run_generate(session: GenerationSession, *, force: bool = False, stream_to=None) -> bool:
+    """Write the content (step 4). ``stream_to(text, attempt)``: stream the call and hand it each
+    chunk (the content step's live page, products/live.py)."""
     if not session.subcategory_id:
         raise ValueError("Choose a subcategory first.")
     if session.generated_content and not force:
         return True
     valid, _ = effective_attributes(session)
+    options = options_for(session, fresh=force)
+    options.stream_to = stream_to
     content = _run_step(
         session, Step.GENERATE,
-        lambda: generation.generate_product(session.raw_input, session.subcategory_id, valid, options_for(session, fresh=force)),
+        lambda: generation.generate_product(session.raw_input, session.subcategory_id, valid, options),
     )
     if content is None:
         return False

@@ -6,13 +6,13 @@ so the browser's history, the keyboard and screen readers all work without scrip
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django.utils.translation import gettext, gettext_lazy
 
-from . import bulk, catalog, feedback, pipeline
+from . import bulk, catalog, feedback, live, pipeline
 from .forms import AttributesForm, BulkUploadForm, ContentForm, RawInputForm, SubcategoryChoiceForm, attribute_field_name
 from .generation import GenerationError
 from .models import BulkGenerationJob, GenerationSession, Step, StepStatus, Subcategory
@@ -152,7 +152,11 @@ def _attributes_step(request, session):
         pipeline.update_attributes(session, form.values_by_name())
         feedback.attributes_reviewed(session, request.user)
         if action == "continue":
-            pipeline.run_generate(session)
+            # A page whose script can read server-sent events says so (live=1): step 4 then streams it.
+            if request.POST.get("live") == "1" and live.streams(session) and not session.generated_content:
+                live.hand_over(session)
+            else:
+                pipeline.run_generate(session)
             return redirect(step_url(session, 4))
         messages.success(request, gettext("Attribute values saved."))
         return redirect(step_url(session, 3))
@@ -191,8 +195,36 @@ def _content_step(request, session):
     _, problems = pipeline.effective_attributes(session)
     return render(
         request, "products/wizard_content.html",
-        {**_context(request, session, 4), "form": form, "problems": problems, "save_errors": save_errors},
+        {**_context(request, session, 4), "form": form, "problems": problems, "save_errors": save_errors,
+         "live": live.should_stream(session)},
     )
+
+
+async def content_events(request, pk: int):
+    """Server-sent events: step 4's content as the model writes it (the call runs here)."""
+    from asgiref.sync import sync_to_async
+
+    from llm.calls.live import sse, sse_response
+
+    user = await request.auser()
+    session = await GenerationSession.objects.for_user(user).filter(pk=pk).afirst()
+    if session is None:
+        raise Http404("No such generation session.")
+    if not await sync_to_async(live.should_stream)(session):
+        async def nothing():
+            yield sse("end", {"status": "nothing to stream"})
+
+        return sse_response(nothing())
+    return sse_response(live.events(pk))
+
+
+@require_http_methods(["POST"])
+def content_stop(request, pk: int):
+    session = get_session_for_user(request, pk)
+    live.stop(session)
+    if request.htmx:
+        return HttpResponse(status=204)
+    return redirect(step_url(session, 4))
 
 
 @require_http_methods(["POST"])

@@ -11,4 +11,9 @@ WORKER=$!
 BEAT=$!
 trap 'kill "$WORKER" "$BEAT" 2>/dev/null || true; wait "$WORKER" "$BEAT" 2>/dev/null || true' EXIT INT TERM
 echo "Serving http://127.0.0.1:8000/ (worker pid $WORKER, beat pid $BEAT). Ctrl+C stops them all."
-.venv/bin/python manage.py runserver 127.0.0.1:8000
+# An ASGI server, so answers stream into the pages (server-sent events from async views; under
+# runserver, a WSGI server, each stream would arrive in one piece at its end). --reload watches
+# the apps' code like runserver does.
+RELOAD_DIRS=()
+for d in config llm notes artifacts products segmentation codegen evals accounts ops templates; do RELOAD_DIRS+=(--reload-dir "$d"); done
+.venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port 8000 --reload "${RELOAD_DIRS[@]}"

@@ -56,3 +56,27 @@ def pending_prompt(artifact) -> str:
     from ..pipeline import pending_prompt as prompt_of
 
     return prompt_of(artifact)
+
+
+@register.simple_tag
+def artifact_streams(artifact) -> bool:
+    """Whether this queued/running artifact's answer streams to the page (else the card polls)."""
+    from ..pipeline import streams_live
+
+    return streams_live(artifact)
+
+
+@register.simple_tag
+def browser_prompt(artifact) -> str:
+    """What the in-browser mode sends to the browser's model: the artifact's own system prompt and
+    prompt, with the JSON-schema instruction the copy/paste prompt carries for structured kinds."""
+    from llm.models import ManualInteraction
+    from llm.service import render_prompt
+
+    mi = ManualInteraction.objects.filter(query_id=artifact.pending_query_id).only("json_schema").first()
+    schema = mi.json_schema if mi else None
+    import json
+
+    # As JSON in a data attribute (autoescaped): htmx swaps would drop a <script> holding it.
+    return json.dumps({"system": artifact.system_prompt,
+                       "prompt": render_prompt([{"role": "user", "content": artifact.prompt}], schema)})

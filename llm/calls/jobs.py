@@ -4,6 +4,7 @@ import logging
 
 from django.db import OperationalError
 
+from . import live
 from .claims import claim
 from .enqueue import enqueue_after_commit
 from ..errors import LLMError, ManualAnswerPending
@@ -32,13 +33,24 @@ def run_job(job_id: int) -> LLMJob | None:
     if not claim(LLMJob, job_id):
         return None
     job = LLMJob.objects.select_related("provider", "user").get(pk=job_id)
+    arguments = dict(
+        schema=_template_schema(job.template_version),
+        purpose="llm.playground", prompt=job.prompt, system=job.system_prompt or None, provider=job.provider,
+        model=job.model_name or None, max_tokens=job.max_tokens, temperature=job.temperature, user=job.user,
+        template_version=job.template_version,
+    )
     try:
-        result = complete(
-            schema=_template_schema(job.template_version),
-            purpose="llm.playground", prompt=job.prompt, system=job.system_prompt or None, provider=job.provider,
-            model=job.model_name or None, max_tokens=job.max_tokens, temperature=job.temperature, user=job.user,
-            template_version=job.template_version,
-        )
+        if streams_live(job):
+            try:
+                result = _streamed(job, arguments)
+            except live.LLMStreamCancelled as exc:
+                job.status = LLMJob.Status.CANCELLED
+                job.error = "Stopped before the answer was finished; nothing was kept."
+                job.query_id = exc.query_id
+                job.save(update_fields=["status", "error", "query", "updated_at"])
+                return job
+        else:
+            result = complete(**arguments)
     except ManualAnswerPending as pending:
         job.status = LLMJob.Status.WAITING_MANUAL
         job.pending_query_id = pending.query_id
@@ -60,7 +72,38 @@ def run_job(job_id: int) -> LLMJob | None:
     job.query_id = result.query_id
     job.error = ""
     job.save(update_fields=["status", "result_text", "query", "error", "updated_at"])
+    live.Publisher(job_key(job.pk)).send("done")
     return job
+
+
+def job_key(job_id: int) -> str:
+    return f"job:{job_id}"
+
+
+def streams_live(job: LLMJob) -> bool:
+    """A job streams to its page when live streaming is on and its provider streams."""
+    from .streaming import STREAMING_KINDS
+
+    return live.enabled() and job.provider.kind in STREAMING_KINDS
+
+
+def _streamed(job: LLMJob, arguments: dict):
+    from .streaming import stream
+
+    key = job_key(job.pk)
+    live.clear(key)  # a retried task starts its page's stream afresh
+    return live.relay(stream(**arguments), key)
+
+
+def stop_job(job: LLMJob) -> bool:
+    """Stop a job: a queued one is cancelled at once, a running one when its stream sees the flag."""
+    if LLMJob.objects.filter(pk=job.pk, status=LLMJob.Status.QUEUED).update(
+            status=LLMJob.Status.CANCELLED, error="Stopped before it started."):
+        return True
+    if job.status == LLMJob.Status.RUNNING:
+        live.request_stop(job_key(job.pk))
+        return True
+    return False
 
 
 def _template_schema(template_version: str):

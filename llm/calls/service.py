@@ -404,6 +404,50 @@ class _Call:
 
 
 @definitions.pinning  # one check of the cached provider/model/budget rows per call
+def prepare_call(*, purpose: str, messages=None, prompt=None, system=None, model=None, provider=None, schema=None,
+                 max_tokens=None, temperature=None, user=None, run=None, interaction_type: str = "", batch=None,
+                 context=None, api_key=None, template_version: str = "", prompt_cache: "bool | str" = True,
+                 delivered: "Delivered | None" = None) -> _Call:
+    """The checks and the state every call starts from, for ``complete()`` and ``llm.stream()``
+    alike (llm/calls/streaming.py): the target resolved, messages normalised, the token limit, the
+    template the messages came from and the answer-cache key."""
+    if prompt_cache not in (True, False, *prompts.CACHE_TTLS):
+        raise ValueError(f"prompt_cache must be True, False, '5m' or '1h', not {prompt_cache!r}.")
+    if not purpose:
+        raise ValueError("purpose is required, e.g. purpose='notes.summary'.")
+    provider_row, model_name = resolve_target(provider, model)
+    problem = provider_row.configuration_problem()
+    if problem and not (api_key and provider_row.enabled):
+        from ..errors import LLMConfigurationError
+
+        raise LLMConfigurationError(problem)
+    model_row = resolve_model(provider_row, model_name, user=user)
+    msgs = normalize_messages(messages, prompt, system)
+    if (content_parts.has_images(msgs) and not model_row.supports_vision
+            and model_row.price_source in (LLMModel.PriceSource.BUNDLED, LLMModel.PriceSource.IMPORTED)):
+        from ..errors import LLMConfigurationError
+
+        raise LLMConfigurationError(
+            f"{provider_row.name}/{model_row.name} does not accept images; choose a vision-capable model "
+            "(e.g. gpt-4o, claude-sonnet-4-5, gemini-2.0-flash)."
+        )
+    json_schema, schema_name = structured.schema_of(schema)
+    limit = max_tokens or min(model_row.max_output_tokens or settings.LLM_DEFAULT_MAX_TOKENS, settings.LLM_DEFAULT_MAX_TOKENS)
+    call = _Call(
+        purpose=purpose, provider=provider_row, model=model_row, messages=msgs, json_schema=json_schema,
+        schema_name=schema_name, max_tokens=limit, temperature=temperature, user=user, run_id=run_id_of(run),
+        interaction_type=interaction_type, batch=batch, context=context, api_key=api_key, cache_key="",
+        prompt_cache=prompt_cache,
+        delivered=delivered,
+    )
+    call.prompt_template = call.prompt_template or template_version[:200]
+    call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema,
+                                   template_version or call.prompt_template,
+                                   scope=answer_cache.scope_for(user))
+
+    return call
+
+
 def complete(
     *,
     purpose: str,
@@ -441,39 +485,14 @@ def complete(
     and version, and their marked stable prefixes become provider cache breakpoints:
     ``prompt_cache`` True uses each template's lifetime, ``"5m"``/``"1h"`` sets it, False sends none.
     """
-    if prompt_cache not in (True, False, *prompts.CACHE_TTLS):
-        raise ValueError(f"prompt_cache must be True, False, '5m' or '1h', not {prompt_cache!r}.")
-    if not purpose:
-        raise ValueError("purpose is required, e.g. purpose='notes.summary'.")
-    provider_row, model = resolve_target(provider, model)
-    problem = provider_row.configuration_problem()
-    if problem and not (api_key and provider_row.enabled):
-        from ..errors import LLMConfigurationError
-
-        raise LLMConfigurationError(problem)
-    model_row = resolve_model(provider_row, model, user=user)
-    msgs = normalize_messages(messages, prompt, system)
-    if (content_parts.has_images(msgs) and not model_row.supports_vision
-            and model_row.price_source in (LLMModel.PriceSource.BUNDLED, LLMModel.PriceSource.IMPORTED)):
-        from ..errors import LLMConfigurationError
-
-        raise LLMConfigurationError(
-            f"{provider_row.name}/{model_row.name} does not accept images; choose a vision-capable model "
-            "(e.g. gpt-4o, claude-sonnet-4-5, gemini-2.0-flash)."
-        )
-    json_schema, schema_name = structured.schema_of(schema)
-    limit = max_tokens or min(model_row.max_output_tokens or settings.LLM_DEFAULT_MAX_TOKENS, settings.LLM_DEFAULT_MAX_TOKENS)
-    call = _Call(
-        purpose=purpose, provider=provider_row, model=model_row, messages=msgs, json_schema=json_schema,
-        schema_name=schema_name, max_tokens=limit, temperature=temperature, user=user, run_id=run_id_of(run),
-        interaction_type=interaction_type, batch=batch, context=context, api_key=api_key, cache_key="",
-        prompt_cache=prompt_cache,
-        delivered=delivered,
+    call = prepare_call(
+        purpose=purpose, messages=messages, prompt=prompt, system=system, model=model, provider=provider,
+        schema=schema, max_tokens=max_tokens, temperature=temperature, user=user, run=run,
+        interaction_type=interaction_type, batch=batch, context=context, api_key=api_key,
+        template_version=template_version, prompt_cache=prompt_cache, delivered=delivered,
     )
-    call.prompt_template = call.prompt_template or template_version[:200]
-    call.cache_key = cache_key_for(provider_row, model_row, msgs, call.params, json_schema,
-                                   template_version or call.prompt_template,
-                                   scope=answer_cache.scope_for(user))
+    provider_row, model_row, msgs = call.provider, call.model, call.messages
+    json_schema, schema_name, limit = call.json_schema, call.schema_name, call.max_tokens
 
     if provider_row.kind == LLMProvider.Kind.MANUAL:
         return _manual(call, schema)

@@ -125,7 +125,9 @@ def default_provider() -> LLMProvider:
         for p in candidates:
             if p.kind == kind and p.is_configured:
                 return p
-    manual = next((p for p in candidates if p.kind == LLMProvider.Kind.MANUAL), None)
+    # The copy/paste provider by name first: "browser" (llm/providers/browser.py) is manual-kind too.
+    manual = next((p for p in candidates if p.kind == LLMProvider.Kind.MANUAL and p.name == "manual"), None) or next(
+        (p for p in candidates if p.kind == LLMProvider.Kind.MANUAL), None)
     if manual is None:
         manual, _ = LLMProvider.objects.get_or_create(
             name="manual", defaults={"kind": LLMProvider.Kind.MANUAL, "display_name": "Copy/paste (any chat LLM)",

@@ -82,6 +82,12 @@ class AnthropicProvider(Provider):
             names = [m.id for m in page.data]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
 
+    def stream(self, request: ProviderRequest):
+        """The answer as it arrives (llm/providers/streams.py): Messages with ``stream=True``."""
+        from .streams import open_anthropic
+
+        return open_anthropic(self, request)
+
 
 def _cache_writes_by_lifetime(usage, total: int) -> tuple[int, int]:
     """(5-minute, 1-hour) cache writes. ``usage.cache_creation`` splits them (ephemeral_5m_input_tokens,

@@ -154,6 +154,11 @@ class Provider(ABC):
         """Check the connection and the key; return a one-line description of what answered."""
         raise NotImplementedError
 
+    def stream(self, request: ProviderRequest):
+        """A ``llm.providers.streams.ProviderStream`` of the answer; providers that cannot stream
+        (the copy/paste one) do not override this."""
+        raise NotImplementedError(f"{self.config.name} does not stream.")
+
     # Helpers shared by the SDK-backed providers.
     def describe(self) -> str:
         return f"{self.config.name} ({self.config.get_kind_display()}{', ' + self.base_url if self.base_url else ''})"

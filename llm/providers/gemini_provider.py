@@ -146,6 +146,12 @@ class GeminiProvider(Provider):
                     break
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
 
+    def stream(self, request: ProviderRequest):
+        """The answer as it arrives (llm/providers/streams.py): ``generate_content_stream``."""
+        from .streams import open_gemini
+
+        return open_gemini(self, request)
+
 
 # Finish reasons that mean a filter stopped the answer (google.genai.types.FinishReason;
 # https://ai.google.dev/api/generate-content#FinishReason): never a usable answer, even with text.

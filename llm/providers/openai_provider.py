@@ -104,6 +104,12 @@ class OpenAIProvider(Provider):
             names = [m.id for m in models.data[:5]]
         return f"{self.describe()} answered; models: {', '.join(names) or 'none listed'}"
 
+    def stream(self, request: ProviderRequest):
+        """The answer as it arrives (llm/providers/streams.py): chat completions with ``stream=True``."""
+        from .streams import open_openai
+
+        return open_openai(self, request)
+
 
 def _from_completion(completion, http_status: int) -> ProviderResponse:
     """The answer from the SDK's parsed ChatCompletion (when the body was not read directly)."""

@@ -262,6 +262,14 @@ class Reply:
     quota_violation: str | None = None  # Gemini 429: a google.rpc.QuotaFailure violation with this quotaId
     error_details: list | None = None  # Gemini error.details, verbatim (appended after the two above)
     body: Any = None  # replay: this JSON value is the whole response body, sent with ``status`` and ``headers``
+    # Streaming (a request with ``stream: true`` / ``:streamGenerateContent``): the same answer as
+    # server-sent events in the provider's own format, a few words per event.
+    chunk_words: int = 2  # words per text event
+    chunk_delay: float = 0.0  # seconds before each text event after the first (first_chunk_delay before the first)
+    first_chunk_delay: float = 0.0
+    stream_cut_after: int | None = None  # close the connection after this many text events (no end, no usage)
+    stream_error: str | None = None  # after stream_cut_after events (0 if unset) send an error event of this type
+    stream_usage: bool = True  # False: the stream reports no usage at all
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -299,6 +307,10 @@ class RecordedRequest:
     received_at: float
     query: dict = field(default_factory=dict)  # {name: last value}
     fault: str | None = None  # the fault injected into the answer (fault mode), if any
+    stream: bool = False  # the client asked for a stream
+    first_chunk_at: float | None = None  # time.time() when the first text event was written
+    chunks_sent: int = 0  # text events written
+    client_closed: bool = False  # the client closed the stream before it ended
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -1069,10 +1081,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"totalTokens": _input_tokens(route, req.body)})
             return
 
-        # Streaming is not supported: answer 400 in the provider's format.
-        is_stream = (isinstance(req.body, dict) and req.body.get("stream") is True) or extra.get("action") == "streamGenerateContent"
-        if is_stream:
-            self._send_error(route, Reply(status=400, error_message="fake provider does not support streaming"))
+        req.stream = (isinstance(req.body, dict) and req.body.get("stream") is True) or (
+            extra.get("action") == "streamGenerateContent")
+        if req.stream and route not in ("openai", "anthropic", "gemini"):
+            self._send_error(route, Reply(status=400, error_message="this endpoint does not stream"))
             return
 
         self.fake._enter_flight()
@@ -1116,6 +1128,9 @@ class _Handler(BaseHTTPRequestHandler):
         }[route]
         status, obj, hdrs = builder(req, reply, extra)
         hdrs.update(out_headers)
+        if req.stream:
+            self._send_stream(route, req, reply, obj, hdrs)
+            return
         self._send_json(status, obj, hdrs)
 
     @staticmethod
@@ -1280,6 +1295,185 @@ class _Handler(BaseHTTPRequestHandler):
             obj = {"error": {"message": msg, "type": etype, "param": None, "code": code}}
             headers = {"x-request-id": _rand_id("req_"), **(headers or {})}
         self._send_json(status, obj, headers)
+
+    # ----- Streaming -------------------------------------------------------- #
+    # The answer is built as the non-streamed object first, then sent as the provider's own
+    # server-sent events, so a streamed and a plain call get the same text and usage:
+    # * OpenAI: ``data: {chat.completion.chunk}`` lines, the first delta with the role, then the
+    #   content, a chunk with ``finish_reason`` and empty ``delta``, then (``stream_options:
+    #   {"include_usage": true}``) a chunk with ``choices: []`` and ``usage``, then ``data: [DONE]``
+    #   (openai-python .inline-snapshot/external/e2aad469b71d….bin, recorded by
+    #   tests/lib/chat/test_completions_streaming.py from the live API); a mid-stream error is
+    #   ``data: {"error": {...}}`` (openai-python src/openai/_streaming.py raises APIError on it).
+    # * Anthropic: ``event: message_start`` (usage with the input tokens), ``content_block_start``,
+    #   ``ping``, ``content_block_delta`` (``text_delta`` / ``input_json_delta``),
+    #   ``content_block_stop``, ``message_delta`` (``stop_reason``, ``stop_details``, ``usage.
+    #   output_tokens``), ``message_stop`` (anthropic-sdk-python tests/lib/streaming/fixtures/
+    #   basic_response.txt, tool_use_response.txt, refusal_response.txt); an error event is
+    #   ``event: error`` / ``{"type": "error", "error": {"type": "overloaded_error", …}}``
+    #   (anthropic-sdk-python tests/test_streaming.py::test_error_type).
+    # * Gemini: ``:streamGenerateContent?alt=sse`` answers ``data: {GenerateContentResponse}``
+    #   events, each with the new parts; ``finishReason`` and the final ``usageMetadata`` come
+    #   with the last (https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent;
+    #   python-genai google/genai/tests/client/test_async_stream.py reads ``data: `` lines).
+    # Sent with chunked transfer encoding like the real APIs, so a cut-off is an incomplete body.
+    @staticmethod
+    def _pieces(text: str, words: int) -> list[str]:
+        tokens = re.findall(r"\s*\S+\s*", text or "") or ([text] if text else [])
+        words = max(1, int(words or 1))
+        return ["".join(tokens[i:i + words]) for i in range(0, len(tokens), words)]
+
+    def _write_chunk(self, data: bytes, req: RecordedRequest) -> None:
+        try:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        except (ConnectionError, OSError):
+            req.client_closed = True
+            self.close_connection = True
+            raise _DroppedConnection from None
+
+    def _send_stream(self, route: str, req: RecordedRequest, reply: Reply, obj: dict, headers: dict) -> None:
+        events, texts = {"openai": self._openai_events, "anthropic": self._anthropic_events,
+                         "gemini": self._gemini_events}[route](req, reply, obj)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in headers.items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        self.wfile.flush()
+        sent = 0
+        cut = reply.stream_cut_after
+        for kind, payload in events:
+            if reply.stream_error and sent >= (cut or 0) and kind in ("text", "end"):
+                self._write_chunk(self._stream_error_event(route, reply), req)
+                self._drop()
+            if cut is not None and sent >= cut and kind in ("text", "end"):
+                self._drop()  # cut off: no final chunk, no finish reason, no usage
+            if kind == "text":
+                delay = reply.first_chunk_delay if sent == 0 else reply.chunk_delay
+                if delay and self.fake._stopping.wait(delay):
+                    self._drop()
+                sent += 1
+                req.chunks_sent = sent
+                if req.first_chunk_at is None:
+                    req.first_chunk_at = time.time()
+            self._write_chunk(payload, req)
+        try:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (ConnectionError, OSError):
+            req.client_closed = True
+        self.close_connection = True
+
+    @staticmethod
+    def _sse(data: Any, event: str | None = None) -> bytes:
+        body = data if isinstance(data, str) else json.dumps(data)
+        return ((f"event: {event}\n" if event else "") + f"data: {body}\n\n").encode("utf-8")
+
+    def _stream_error_event(self, route: str, reply: Reply) -> bytes:
+        kind = reply.stream_error or "overloaded_error"
+        message = reply.error_message if reply.error_message != "fake error" else kind.replace("_", " ").capitalize()
+        if route == "anthropic":
+            return self._sse({"type": "error", "error": {"type": kind, "message": message}}, "error")
+        if route == "gemini":
+            return self._sse({"error": {"code": 503, "message": message, "status": kind.upper()}})
+        return self._sse({"error": {"message": message, "type": kind, "param": None, "code": None}})
+
+    def _openai_events(self, req: RecordedRequest, reply: Reply, obj: dict):
+        body = req.body or {}
+        choice = obj["choices"][0]
+        message = choice["message"]
+        base = {"id": obj["id"], "object": "chat.completion.chunk", "created": obj["created"], "model": obj["model"],
+                "system_fingerprint": obj.get("system_fingerprint"), "service_tier": obj.get("service_tier")}
+
+        def chunk(delta: dict, finish=None) -> bytes:
+            return self._sse({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+
+        events: list[tuple[str, bytes]] = [("start", chunk({"role": "assistant", "content": "", "refusal": None}))]
+        if message.get("tool_calls"):
+            call = message["tool_calls"][0]
+            events.append(("start", chunk({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                                           "function": {"name": call["function"]["name"], "arguments": ""}}]})))
+            for piece in self._pieces(call["function"]["arguments"], reply.chunk_words):
+                events.append(("text", chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})))
+        elif message.get("refusal"):
+            for piece in self._pieces(message["refusal"], reply.chunk_words):
+                events.append(("text", chunk({"refusal": piece})))
+        else:
+            for piece in self._pieces(message.get("content") or "", reply.chunk_words):
+                events.append(("text", chunk({"content": piece})))
+        events.append(("end", chunk({}, choice["finish_reason"])))
+        wants_usage = isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage")
+        if wants_usage and reply.stream_usage:
+            events.append(("end", self._sse({**base, "choices": [], "usage": obj["usage"]})))
+        events.append(("end", b"data: [DONE]\n\n"))
+        return events, None
+
+    def _anthropic_events(self, req: RecordedRequest, reply: Reply, obj: dict):
+        usage = dict(obj["usage"])
+        start_usage = {k: v for k, v in usage.items() if k != "output_tokens_details"}
+        start_usage["output_tokens"] = 1
+        start = {**obj, "content": [], "stop_reason": None, "stop_sequence": None}
+        start.pop("stop_details", None)
+        if reply.stream_usage:
+            start["usage"] = start_usage
+        else:
+            start.pop("usage", None)
+        events: list[tuple[str, bytes]] = [("start", self._sse({"type": "message_start", "message": start}, "message_start"))]
+        for i, block in enumerate(obj["content"]):
+            if block["type"] == "tool_use":
+                opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+                text, delta_type, key = json.dumps(block["input"]), "input_json_delta", "partial_json"
+            else:
+                opening = {"type": "text", "text": ""}
+                text, delta_type, key = block.get("text") or "", "text_delta", "text"
+            events.append(("start", self._sse({"type": "content_block_start", "index": i, "content_block": opening},
+                                              "content_block_start")))
+            if i == 0:
+                events.append(("start", self._sse({"type": "ping"}, "ping")))
+            for piece in self._pieces(text, reply.chunk_words):
+                events.append(("text", self._sse({"type": "content_block_delta", "index": i,
+                                                  "delta": {"type": delta_type, key: piece}}, "content_block_delta")))
+            events.append(("end", self._sse({"type": "content_block_stop", "index": i}, "content_block_stop")))
+        delta: dict = {"stop_reason": obj["stop_reason"], "stop_sequence": None}
+        if obj.get("stop_details"):
+            delta["stop_details"] = obj["stop_details"]
+        message_delta: dict = {"type": "message_delta", "delta": delta}
+        if reply.stream_usage:
+            message_delta["usage"] = {"output_tokens": usage["output_tokens"],
+                                      **({"output_tokens_details": usage["output_tokens_details"]}
+                                         if usage.get("output_tokens_details") else {})}
+        events.append(("end", self._sse(message_delta, "message_delta")))
+        events.append(("end", self._sse({"type": "message_stop"}, "message_stop")))
+        return events, None
+
+    def _gemini_events(self, req: RecordedRequest, reply: Reply, obj: dict):
+        candidates = obj.get("candidates") or []
+        parts = ((candidates[0].get("content") or {}).get("parts") or []) if candidates else []
+        text_parts = [p for p in parts if "text" in p]
+        if not candidates or len(text_parts) != 1 or len(parts) != 1:
+            # Blocked prompts, function calls, images: one event holding the whole answer.
+            final = dict(obj)
+            if not reply.stream_usage:
+                final.pop("usageMetadata", None)
+            return [("text", self._sse(final))], None
+        usage = obj.get("usageMetadata") or {}
+        first_usage = {"promptTokenCount": usage.get("promptTokenCount", 0),
+                       "totalTokenCount": usage.get("promptTokenCount", 0)}
+        pieces = self._pieces(text_parts[0]["text"], reply.chunk_words) or [""]
+        events: list[tuple[str, bytes]] = []
+        for n, piece in enumerate(pieces):
+            last = n == len(pieces) - 1
+            cand: dict = {"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}
+            if last:
+                cand["finishReason"] = candidates[0].get("finishReason")
+            event: dict = {"candidates": [cand], "modelVersion": obj.get("modelVersion"), "responseId": obj.get("responseId")}
+            if reply.stream_usage:
+                event["usageMetadata"] = usage if last else first_usage
+            events.append(("text", self._sse(event)))
+        return events, None
 
     # ----- OpenAI ----------------------------------------------------------- #
     def _openai_chat(self, req: RecordedRequest, reply: Reply, extra: dict):

@@ -226,9 +226,12 @@ def test_openai_malformed_body_does_not_hang(oai, server):
     assert time.monotonic() - t0 < 2
 
 
-def test_openai_streaming_is_rejected(oai):
-    with pytest.raises(openai.BadRequestError):
-        _chat(oai, stream=True)
+def test_openai_streaming_speaks_chat_completion_chunks(oai):
+    # The shape of openai-python's recorded stream (.inline-snapshot/external/e2aad469b71d….bin).
+    chunks = list(_chat(oai, stream=True, stream_options={"include_usage": True}))
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith("Fake answer to:")
+    assert chunks[-2].choices[0].finish_reason == "stop" and chunks[-1].choices == [] and chunks[-1].usage.total_tokens > 0
 
 
 def test_openai_images_generate(oai, server):

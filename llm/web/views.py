@@ -136,7 +136,9 @@ def prompt_estimate(request):
 def job(request, pk: int):
     job = get_job_for_user(request, pk)
     template = "llm/_job_status.html" if request.htmx else "llm/job.html"
-    return render(request, template, {"job": job})
+    from ..calls.jobs import streams_live
+
+    return render(request, template, {"job": job, "live": not job.is_finished and streams_live(job)})
 
 
 def manual_list(request):

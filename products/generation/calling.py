@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 
 from django.db.models import Max
 
-from llm import complete
+from llm import complete, stream
+from llm.calls.live import StopStream, consume
 from llm.errors import LLMError, LLMInvalidOutputError, ManualAnswerPending
 from llm.models import LLMQuery
 
@@ -97,7 +99,7 @@ def ask(step: str, messages: list[dict], schema, options: LLMOptions, template_n
     prompt = render_prompt(messages)
     before = _last_query_id()
     try:
-        result = complete(
+        result = (complete if options.stream_to is None else partial(_streamed, stream_to=options.stream_to))(
             purpose=f"products.{step}",
             messages=messages,
             provider=options.provider or conf.default_provider() or None,
@@ -115,6 +117,11 @@ def ask(step: str, messages: list[dict], schema, options: LLMOptions, template_n
     except ManualAnswerPending as exc:
         calls.extend(_records(before, exc.query_id, prompt))
         raise WaitingForManualAnswer(exc.query_id, calls) from exc
+    except StopStream as exc:
+        final = LLMQuery.objects.filter(pk__gt=before).order_by("-pk").values_list("pk", flat=True).first()
+        calls.extend(_records(before, final, prompt, error=str(exc)))
+        raise GenerationError(f"{exc} Nothing was kept: generate the content again when you are ready.",
+                              calls=calls, query_id=final) from exc
     except LLMInvalidOutputError as exc:
         calls.extend(_records(before, exc.query_id, prompt, error=str(exc)))
         raise GenerationError(
@@ -125,6 +132,11 @@ def ask(step: str, messages: list[dict], schema, options: LLMOptions, template_n
         raise GenerationError(str(exc), calls=calls, query_id=exc.query_id) from exc
     calls.extend(_records(before, result.query_id, prompt))
     return result
+
+
+def _streamed(*, stream_to, **arguments):
+    """complete(), streamed: each chunk goes to ``stream_to`` as it arrives."""
+    return consume(stream(**arguments), stream_to)
 
 
 def reject(calls: list[CallRecord], problem: str) -> None:

@@ -19,6 +19,9 @@ class LLMOptions:
     # Set by evaluation runs (products/evals.py): the case's batch number and the variant's parameters.
     batch: int | None = None
     temperature: float | None = None
+    # When set, the call streams (llm.stream) and each chunk goes to stream_to(text, attempt);
+    # a llm.calls.live.StopStream raised by it stops the call (products/live.py, the content step's page).
+    stream_to: Any = None
 
 
 @dataclass

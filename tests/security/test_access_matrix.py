@@ -72,6 +72,8 @@ PAGES: dict[str, Rule] = {
     "llm:playground": user(),
     "llm:prompt-estimate": user(),
     "llm:job": owned(lambda w: {"pk": w.job.pk}),
+    "llm:job-live": owned(lambda w: {"pk": w.job.pk}),  # server-sent events
+    "llm:job-stop": owned(lambda w: {"pk": w.job.pk}, 405, post=True),
     "llm:manual-list": user(),
     "llm:manual-detail": owned(lambda w: {"pk": w.manual_query_id}),
     "llm:images": user(),
@@ -88,6 +90,8 @@ PAGES: dict[str, Rule] = {
     "artifacts:generate": owned(lambda w: {"note_id": w.note.pk}, 405, post=True),
     "artifacts:detail": owned(artifact),
     "artifacts:status": owned(artifact),
+    "artifacts:live": owned(artifact),  # server-sent events
+    "artifacts:stop": owned(artifact, 405, post=True),
     "artifacts:paste": owned(artifact, 405, post=True),
     "artifacts:edit": owned(artifact),
     "artifacts:regenerate": owned(artifact, 405, post=True),
@@ -108,6 +112,8 @@ PAGES: dict[str, Rule] = {
     "products:wizard-session": owned(lambda w: {"pk": w.session.pk}, 302),  # redirects to its furthest step
     "products:wizard-step": owned(lambda w: {"pk": w.session.pk, "step": 1}),
     "products:wizard-promote": owned(lambda w: {"pk": w.session.pk}, 405, post=True),
+    "products:wizard-content-live": owned(lambda w: {"pk": w.session.pk}),  # server-sent events
+    "products:wizard-content-stop": owned(lambda w: {"pk": w.session.pk}, 405, post=True),
     "products:bulk": user(),
     "products:bulk-detail": owned(lambda w: {"pk": w.bulk.pk}),
     "products:bulk-cancel": owned(lambda w: {"pk": w.bulk.pk}, 405, post=True),
