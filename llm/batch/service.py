@@ -23,6 +23,8 @@ interaction files and the LLMQuery rows; then the owner's handler gets the Compl
 
 from __future__ import annotations
 
+import json
+
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -140,8 +142,14 @@ def _schema_ref(schema) -> tuple[str, dict | None]:
         if import_string(ref) is not schema:
             raise ImportError
     except ImportError:
-        raise ValueError(f"A batch request's schema must be importable by its dotted path; {ref} is not "
-                         "(define the pydantic model at module level, or pass a JSON-schema dict).") from None
+        # A model made at run time (pydantic.create_model, e.g. an enum of this prompt's ids): its
+        # JSON schema is stored instead. schema_of() gives the dict the same schema and name (the
+        # title), so the delivered call lands on the caller's cache key, and it is validated with it.
+        json_schema, name = structured.schema_of(schema)
+        if json_schema is None or str(json_schema.get("title") or "response") != name:
+            raise ValueError(f"A batch request's schema must be importable by its dotted path; {ref} is not "
+                             "(define the pydantic model at module level, or pass a JSON-schema dict).") from None
+        return "", json.loads(json.dumps(json_schema))
     return ref, None
 
 
