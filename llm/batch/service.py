@@ -117,6 +117,19 @@ class Request:
     context: dict | None = None
     template_version: str = ""
     validation_retries: int | None = None
+    # Prompt-cache breakpoints, [message, part, offset, ttl] each (llm.prompts.CachePoint): the end of
+    # each marked stable prefix, so batch requests carry Anthropic's cache_control as interactive ones do.
+    cache_points: list | None = None
+
+
+def _cache_points(stored: dict) -> list:
+    from ..prompts import CachePoint
+
+    points = []
+    for point in stored.get("cache_points") or []:
+        message, part, offset, ttl = point
+        points.append(CachePoint(int(message), None if part is None else int(part), int(offset), str(ttl)))
+    return points
 
 
 def supports_batch(provider: "LLMProvider | str | None" = None, model=None) -> bool:
@@ -176,10 +189,11 @@ def _prepare(req: Request, provider_row, model_row, user) -> tuple[str, dict, Pr
         "max_tokens": limit, "temperature": req.temperature, "run_id": run_id_of(req.run),
         "interaction_type": req.interaction_type, "batch": req.batch, "context": req.context or {},
         "template_version": req.template_version, "validation_retries": req.validation_retries,
+        "cache_points": [list(p) for p in req.cache_points or []],
     }
     provider_request = ProviderRequest(model=model_row.name, messages=msgs, max_tokens=limit,
                                        temperature=req.temperature, json_schema=json_schema,
-                                       schema_name=schema_name or "response")
+                                       schema_name=schema_name or "response", cache_points=_cache_points(stored))
     return custom_id, stored, provider_request
 
 
@@ -188,7 +202,7 @@ def _provider_request(batch: LLMBatch, stored: dict) -> ProviderRequest:
     json_schema, schema_name = structured.schema_of(schema)
     return ProviderRequest(model=batch.model_name, messages=stored["messages"], max_tokens=stored["max_tokens"],
                            temperature=stored.get("temperature"), json_schema=json_schema,
-                           schema_name=schema_name or "response")
+                           schema_name=schema_name or "response", cache_points=_cache_points(stored))
 
 
 def _chunks(adapter: adapters.Adapter, prepared: list) -> list[list]:

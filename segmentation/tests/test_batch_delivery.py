@@ -167,3 +167,20 @@ def test_the_api_and_the_form_take_delivery(owner, owner_client, catalog, smart_
     assert SegmentationRun.objects.exclude(pk=run.pk).get().delivery == "batch"
     page = owner_client.get(reverse("segmentation:new")).content.decode()
     assert 'name="delivery"' in page
+
+
+def test_the_segment_command_takes_delivery_batch(owner, catalog, providers, django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    get_user_model().objects.filter(pk=owner.pk).update(is_superuser=True)
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        call_command("segment", "--category", "Dimmers", "--product-ids", ",".join(map(str, catalog[:10])),
+                     "--provider", "openai", "--delivery", "batch", stdout=out)
+    run = SegmentationRun.objects.get()
+    assert run.delivery == "batch" and "delivery batch" in out.getvalue() and "Enqueued" in out.getvalue()
+    assert len(callbacks) == 1  # the first batch pass, sent after commit; nothing was asked here
+    assert not LLMQuery.objects.exists()
