@@ -225,7 +225,8 @@ def load_results(result_ids: list[int]) -> list[CaseResult]:
 
 
 def run_one(result_id: "int | CaseResult", worker: str, writer: "ResultWriter | None" = None) -> str:
-    """Answer and score one claimed result; returns its new status. Writes only if the claim is
+    """Answer and score one claimed result; returns its new status (``BATCHED`` in llm collect mode:
+    its next call was gathered for a provider batch, nothing written). Writes only if the claim is
     still this worker's (a result taken over after a stale lease is the new worker's). With a
     ``writer``, the writes wait in it and go with other results' (``ResultWriter.flush``)."""
     result = result_id if isinstance(result_id, CaseResult) else load_results([result_id])[0]
