@@ -13,7 +13,12 @@ class EvalsConfig(AppConfig):
 
         from llm import hooks
 
+        from llm import batch as llm_batch
+
         from . import quality
+        from .batch_delivery import HANDLER, BatchHandler
+
+        llm_batch.register_handler(HANDLER, BatchHandler())
 
         # llm's pages show evals' figures and forms through llm.hooks (llm never imports evals).
         hooks.register_quality(quality.by_purpose_model)

@@ -75,6 +75,10 @@ class Experiment(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     use_cache = models.BooleanField(default=True, help_text="Cached answers are allowed (and counted).")
+    delivery = models.CharField(
+        max_length=12, default="interactive", db_default="interactive",
+        help_text="interactive (one call at a time) or batch (each variant's cases in provider batches, half price).",
+    )
     trigger = models.CharField(max_length=20, default="manual", help_text="manual, command, schedule, test …")
     run_id = models.CharField(max_length=64, blank=True, help_text="The llm run id of every call it makes.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -86,6 +90,11 @@ class Experiment(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["suite", "created_at"], name="evals_exp_suite_created")]
+
+    @property
+    def batch_owner(self) -> str:
+        """This experiment's name in llm's batch tables (llm imports no domain app)."""
+        return f"evals.Experiment:{self.pk}"
 
     def __str__(self) -> str:
         return self.name or f"{self.suite} #{self.pk}"

@@ -24,6 +24,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 import llm
+from llm.calls.collect import BatchPending
 from llm.errors import LLMError, ManualAnswerPending
 from llm.models import LLMQuery
 
@@ -98,8 +99,17 @@ def latest_dataset(name: str) -> Dataset | None:
 
 @transaction.atomic
 def create_experiment(*, suite: str, dataset: Dataset | None = None, variants: list[dict] | None = None, owner=None,
-                      name: str = "", use_cache: bool = True, trigger: str = "manual") -> Experiment:
+                      name: str = "", use_cache: bool = True, trigger: str = "manual",
+                      delivery: str = "interactive") -> Experiment:
+    """``delivery="batch"``: each variant's cases go out in provider batches (evals/batch_delivery.py);
+    variants on a provider without a batch API (copy/paste) run interactively."""
     s = registry.get(suite)
+    if delivery not in ("interactive", "batch"):
+        raise ValueError(f"delivery must be one of interactive, batch, not {delivery!r}.")
+    if delivery == "batch" and (not use_cache or not settings.LLM_CACHE_ENABLED):
+        # A batch answer reaches the suite's code through llm's answer cache (llm/calls/collect.py).
+        raise ValueError("delivery=batch needs llm's answer cache: it cannot be combined with --no-cache "
+                         "(use_cache off) or LLM_CACHE_ENABLED=false; use delivery=interactive.")
     dataset = dataset or latest_dataset(suite)
     if dataset is None:
         raise ValueError(f"No dataset for {suite}: import one (manage.py eval import) or run manage.py seed_demo.")
@@ -108,7 +118,7 @@ def create_experiment(*, suite: str, dataset: Dataset | None = None, variants: l
         raise ValueError(f"Dataset {dataset} has no cases.")
     experiment = Experiment.objects.create(
         suite=s.name, dataset=dataset, owner=owner if getattr(owner, "pk", None) else None, name=name,
-        use_cache=use_cache, trigger=trigger, run_id=llm.new_run_id(),
+        use_cache=use_cache, trigger=trigger, run_id=llm.new_run_id(), delivery=delivery,
     )
     for spec in variants or [default_variant(s)]:
         variant = Variant.objects.create(experiment=experiment, **spec)
@@ -203,12 +213,20 @@ def _pending_query(exc: BaseException) -> int | None:
     return None
 
 
+BATCHED = "batched"
+
+
+def _batch_pending(exc: BaseException) -> bool:
+    return any(isinstance(e, BatchPending) for e in _cause_chain(exc))
+
+
 def load_results(result_ids: list[int]) -> list[CaseResult]:
     return list(CaseResult.objects.select_related("variant__experiment", "case").filter(pk__in=result_ids).order_by("id"))
 
 
 def run_one(result_id: "int | CaseResult", worker: str, writer: "ResultWriter | None" = None) -> str:
-    """Answer and score one claimed result; returns its new status. Writes only if the claim is
+    """Answer and score one claimed result; returns its new status (``BATCHED`` in llm collect mode:
+    its next call was gathered for a provider batch, nothing written). Writes only if the claim is
     still this worker's (a result taken over after a stale lease is the new worker's). With a
     ``writer``, the writes wait in it and go with other results' (``ResultWriter.flush``)."""
     result = result_id if isinstance(result_id, CaseResult) else load_results([result_id])[0]
@@ -222,6 +240,8 @@ def run_one(result_id: "int | CaseResult", worker: str, writer: "ResultWriter | 
         answer = suite.run(result.case.input, ctx)
     except Exception as exc:  # a failed case is a result too (counted by kind), never a crashed run
         pending = _pending_query(exc)
+        if _batch_pending(exc):
+            return BATCHED  # delivery=batch: its call waits in a provider batch; the claim stays the pass's
         if pending:
             ctx.record(pending)
             values.update(status=CaseResult.Status.WAITING, pending_query_id=pending,
@@ -236,6 +256,8 @@ def run_one(result_id: "int | CaseResult", worker: str, writer: "ResultWriter | 
             try:
                 verdict = scorer(values["answer"], result.case.expected, result.case.input, ctx=ctx)
             except Exception as exc:  # a judge that failed: the answer stays, the score is missing
+                if _batch_pending(exc):
+                    return BATCHED  # the judge's call is in a provider batch too
                 values["error"] += f"{scorer.name} failed: {exc}\n"
                 continue
             verdicts.append((scorer, verdict))

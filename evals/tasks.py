@@ -6,11 +6,21 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import OperationalError, transaction
 
-from . import runner
+from . import batch_delivery, runner
+from .models import Experiment
 
 
 def enqueue(experiment_id: int) -> None:
+    if Experiment.objects.filter(pk=experiment_id, delivery="batch").exists():
+        batch_delivery.send_pass(experiment_id)
+        return
     transaction.on_commit(lambda: run_experiment.delay(experiment_id))
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=5, retry_backoff_max=60, max_retries=3)
+def run_batch_pass(experiment_id: int) -> int:
+    """delivery=batch: score what delivered answers allow and send the next provider batches."""
+    return batch_delivery.batch_pass(experiment_id)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=5, retry_backoff_max=60, max_retries=3)
@@ -27,7 +37,11 @@ def resume_stale_experiments() -> list[int]:
     """Experiments with a claim whose worker died: enqueue them again (their other cases go on)."""
     ids = runner.stale_experiments()
     for pk in ids:
-        run_experiment.delay(pk)
+        if Experiment.objects.filter(pk=pk, delivery="batch").exists():
+            # A pass that died mid-way; one waiting on its provider batch does nothing (the beat poll moves it on).
+            run_batch_pass.delay(pk)
+        else:
+            run_experiment.delay(pk)
     return ids
 
 

@@ -27,6 +27,12 @@ class ExperimentForm(forms.Form):
         help_text=_("One a line: TEMPLATE_VERSION:PROVIDER:MODEL, e.g. 3:openai:gpt-4o-mini. Empty: the suite's current version on the default model."),
     )
     use_cache = forms.BooleanField(label=_("Allow cached answers"), required=False, initial=True)
+    delivery = forms.ChoiceField(
+        label=_("Delivery"), required=False, initial="interactive",
+        choices=[("interactive", _("Interactive (one call at a time)")),
+                 ("batch", _("Provider batch (half price, within 24 h)"))],
+        help_text=_("Batch sends each variant's cases as provider batches; it needs cached answers allowed."),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,6 +47,8 @@ class ExperimentForm(forms.Form):
                                          for line in (data.get("variants") or "").splitlines() if line.strip()]
             except runner.VariantSpecError as exc:
                 self.add_error("variants", str(exc))
+            if data.get("delivery") == "batch" and not data.get("use_cache"):
+                self.add_error("delivery", _("Batch delivery needs cached answers allowed (answers arrive through the cache)."))
             if runner.latest_dataset(suite.name) is None:
                 self.add_error("suite", _("This suite has no dataset yet: import one (manage.py eval import) or run seed_demo."))
         return data
@@ -52,7 +60,8 @@ def experiments(request):
         from . import tasks
 
         experiment = runner.create_experiment(suite=form.cleaned_data["suite"], variants=form.cleaned_data["variant_specs"] or None,
-                                              owner=request.user, use_cache=form.cleaned_data["use_cache"])
+                                              owner=request.user, use_cache=form.cleaned_data["use_cache"],
+                                              delivery=form.cleaned_data.get("delivery") or "interactive")
         tasks.enqueue(experiment.pk)
         return redirect(experiment)
     rows = Experiment.objects.for_user(request.user).select_related("dataset")[:100]
@@ -69,14 +78,34 @@ def experiment_detail(request, pk: int):
     }
     return render(request, "evals/experiment.html", {
         "experiment": experiment, "rows": rows, "chart": chart, "progress": summary.progress(experiment),
+        "batch": _batch_summary(experiment),
         "disagreements": summary.disagreements(experiment, limit=25),
         "agreement": summary.judge_agreement(experiment.suite) if registry.get(experiment.suite).judge else None,
     })
 
 
+def _batch_summary(experiment: Experiment) -> dict | None:
+    from llm import batch as llm_batch
+
+    return llm_batch.summary(experiment.batch_owner) if experiment.delivery == "batch" else None
+
+
 def experiment_progress(request, pk: int):
     experiment = get_experiment_for_user(request, pk)
-    return render(request, "evals/_progress.html", {"experiment": experiment, "progress": summary.progress(experiment)})
+    return render(request, "evals/_progress.html", {"experiment": experiment, "progress": summary.progress(experiment),
+                                                    "batch": _batch_summary(experiment)})
+
+
+@require_POST
+def experiment_cancel_batch(request, pk: int):
+    from llm import batch as llm_batch
+
+    experiment = get_experiment_for_user(request, pk)
+    if llm_batch.cancel(experiment.batch_owner):
+        messages.success(request, _("Batch cancelled: answers already made are kept, the other cases fail as cancelled."))
+    else:
+        messages.error(request, _("No provider batch of this experiment is in progress."))
+    return redirect(experiment)
 
 
 def experiment_csv(request, pk: int):

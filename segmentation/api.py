@@ -9,7 +9,7 @@ from ninja.errors import HttpError
 
 from . import pipeline
 from .models import RefinedProductSegment
-from .tasks import enqueue
+from .tasks import start as start_work
 from .views import get_run_for_user
 
 router = Router(tags=["segmentation"])
@@ -22,6 +22,8 @@ class StartIn(Schema):
     model: str | None = None
     temperature: float | None = None
     provider: str | None = None
+    delivery: str = Field(default="interactive", description="interactive, or batch: each stage's calls in provider "
+                          "batches at batch prices (the copy/paste provider runs interactively).")
 
 
 class StartOut(Schema):
@@ -80,8 +82,9 @@ def start(request, payload: StartIn):
             run = pipeline.start_run(
                 owner=request.user, product_ids=payload.product_ids, category=payload.category,
                 provider=payload.provider, model=payload.model, temperature=payload.temperature,
+                delivery=payload.delivery,
             )
-            enqueue(pipeline.pending_batches(run.pk))
+            start_work(run.pk, pipeline.pending_batches(run.pk))
     except pipeline.StartError as exc:
         raise HttpError(400, str(exc)) from None
     return {"run_id": run.pk, "status": "started", "total_products": run.total_products}
@@ -129,6 +132,6 @@ def resume(request, run_id: str):
     if run.status == run.Status.COMPLETED:
         raise HttpError(409, f"Run {run.pk} is already completed.")
     with transaction.atomic():
-        enqueue(pipeline.resume_run(run))
+        start_work(run.pk, pipeline.resume_run(run))
     run.refresh_from_db()
     return status_of(run)

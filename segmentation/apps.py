@@ -6,4 +6,9 @@ class SegmentationConfig(AppConfig):
     verbose_name = "Segmentation"
 
     def ready(self) -> None:
+        from llm import batch as llm_batch
+
         from . import receivers  # noqa: F401  (connects signal receivers)
+        from .pipeline.batched import HANDLER, BatchHandler
+
+        llm_batch.register_handler(HANDLER, BatchHandler())

@@ -49,6 +49,10 @@ class SegmentationRun(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     auto_resumes = models.PositiveIntegerField(default=0, help_text="Times a dead worker's batches were resumed automatically.")
+    delivery = models.CharField(
+        max_length=12, default="interactive", db_default="interactive",
+        help_text="interactive (one call at a time) or batch (each stage's calls in provider batches, half price).",
+    )
 
     objects = SegmentationRunQuerySet.as_manager()
 
@@ -58,6 +62,11 @@ class SegmentationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pk} ({self.category_name})"
+
+    @property
+    def batch_owner(self) -> str:
+        """This run's name in llm's batch tables (llm imports no domain app)."""
+        return f"segmentation.SegmentationRun:{self.pk}"
 
     def get_absolute_url(self) -> str:
         return reverse("segmentation:run", args=[self.pk])

@@ -14,6 +14,14 @@ def enqueue(batch_ids: list[int]) -> None:
         transaction.on_commit(lambda: [run_batch.delay(pk) for pk in ids])
 
 
+def start(run_id: str, batch_ids: list[int]) -> None:
+    """Start a run's work after commit: its batches one task each, or (delivery=batch) a batch pass."""
+    if pipeline.Run.objects.filter(pk=run_id, delivery="batch").exists():
+        pipeline.send_pass(run_id)
+    else:
+        enqueue(batch_ids)
+
+
 @shared_task(
     bind=True,
     acks_late=True,
@@ -29,6 +37,20 @@ def run_batch(self, batch_id: int) -> str:
     return pipeline.run_one(batch_id, self.request.id or f"local-{batch_id}", start=enqueue)
 
 
+@shared_task(
+    acks_late=True,
+    soft_time_limit=1800,
+    time_limit=1860,
+    autoretry_for=(OperationalError,),
+    retry_backoff=5,
+    retry_backoff_max=60,
+    max_retries=3,
+)
+def run_batch_pass(run_id: str) -> int:
+    """delivery=batch: run the run on from delivered answers and send its next provider batch."""
+    return pipeline.batch_pass(run_id)
+
+
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
 def resume_stale_runs() -> int:
     """Re-enqueue the work of runs whose worker died (heartbeat older than
@@ -37,8 +59,12 @@ def resume_stale_runs() -> int:
     and by the beat watchdog; when nothing is stale it is two indexed queries."""
     started = 0
     for run_id in pipeline.stale_run_ids():
+        # A batch run waiting on its provider batch is not stale: the beat poll moves it on (a
+        # resume here would ask its calls one by one, at full price).
+        if pipeline.waiting_on_provider_batch(run_id):
+            continue
         ids = pipeline.resume_stale(run_id)
-        enqueue(ids)
+        start(run_id, ids)
         started += len(ids)
     return started
 

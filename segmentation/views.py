@@ -47,14 +47,16 @@ def new_run(request):
     filters = request.POST.get("filters", "") if request.method == "POST" else request.GET.urlencode()
     query = QueryDict(filters)
     form, products = _filtered(query.copy())
-    values = {"category": "", "provider": "", "model": "", "temperature": str(conf.default_temperature())}
+    values = {"category": "", "provider": "", "model": "", "temperature": str(conf.default_temperature()),
+              "delivery": "interactive"}
     chosen_category = form.cleaned_data.get("category") if form.is_bound else None
     if chosen_category:
         values["category"] = chosen_category.name
     error = ""
     selected: set[int] = set()
     if request.method == "POST":
-        values.update({k: request.POST.get(k, "").strip() for k in ("category", "provider", "model", "temperature")})
+        values.update({k: request.POST.get(k, "").strip() for k in ("category", "provider", "model", "temperature",
+                                                                     "delivery")})
         if request.POST.get("select_all"):
             ids = list(products.order_by().values_list("pk", flat=True)[: conf.max_products() + 1])
         else:
@@ -69,10 +71,10 @@ def new_run(request):
                 with transaction.atomic():
                     run = pipeline.start_run(owner=request.user, product_ids=ids, category=values["category"],
                                              provider=values["provider"] or None, model=values["model"] or None,
-                                             temperature=temperature)
-                    from .tasks import enqueue
+                                             temperature=temperature, delivery=values["delivery"] or "interactive")
+                    from .tasks import start
 
-                    enqueue(pipeline.pending_batches(run.pk))
+                    start(run.pk, pipeline.pending_batches(run.pk))
             except pipeline.StartError as exc:
                 error = str(exc)
             else:
@@ -86,8 +88,14 @@ def new_run(request):
     }, status=400 if error else 200)
 
 
+def _batch_summary(run: SegmentationRun) -> dict | None:
+    from llm import batch as llm_batch
+
+    return llm_batch.summary(run.batch_owner) if run.delivery == "batch" else None
+
+
 def _progress_context(run: SegmentationRun) -> dict:
-    return {"run": run, "progress": pipeline.progress(run)}
+    return {"run": run, "progress": pipeline.progress(run), "batch": _batch_summary(run)}
 
 
 def run_detail(request, run_id: str):
@@ -112,14 +120,14 @@ def run_cancel(request, run_id: str):
 
 @require_POST
 def run_resume(request, run_id: str):
-    from .tasks import enqueue
+    from .tasks import start
 
     run = get_run_for_user(request, run_id)
     if run.status == SegmentationRun.Status.COMPLETED:
         messages.error(request, gettext("The run is already completed."))
         return redirect(run)
     with transaction.atomic():
-        enqueue(pipeline.resume_run(run))
+        start(run.pk, pipeline.resume_run(run))
     messages.success(request, gettext("Run resumed: finished batches are kept, the rest are queued again."))
     return redirect(run)
 
@@ -212,7 +220,7 @@ def _calls_html(request, run: SegmentationRun, page_number: str) -> str:
 def run_results(request, run_id: str):
     run = get_run_for_user(request, run_id)
     return render(request, "segmentation/results.html", {
-        "run": run,
+        "run": run, "batch": _batch_summary(run),
         "segments_html": _segments_html(request, run, _page_number(request, "segments")),
         "changes_html": _changes_html(request, run, _page_number(request, "changes")),
         "calls_summary_html": _calls_summary_html(request, run),

@@ -23,6 +23,8 @@ interaction files and the LLMQuery rows; then the owner's handler gets the Compl
 
 from __future__ import annotations
 
+import json
+
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -115,6 +117,19 @@ class Request:
     context: dict | None = None
     template_version: str = ""
     validation_retries: int | None = None
+    # Prompt-cache breakpoints, [message, part, offset, ttl] each (llm.prompts.CachePoint): the end of
+    # each marked stable prefix, so batch requests carry Anthropic's cache_control as interactive ones do.
+    cache_points: list | None = None
+
+
+def _cache_points(stored: dict) -> list:
+    from ..prompts import CachePoint
+
+    points = []
+    for point in stored.get("cache_points") or []:
+        message, part, offset, ttl = point
+        points.append(CachePoint(int(message), None if part is None else int(part), int(offset), str(ttl)))
+    return points
 
 
 def supports_batch(provider: "LLMProvider | str | None" = None, model=None) -> bool:
@@ -140,8 +155,14 @@ def _schema_ref(schema) -> tuple[str, dict | None]:
         if import_string(ref) is not schema:
             raise ImportError
     except ImportError:
-        raise ValueError(f"A batch request's schema must be importable by its dotted path; {ref} is not "
-                         "(define the pydantic model at module level, or pass a JSON-schema dict).") from None
+        # A model made at run time (pydantic.create_model, e.g. an enum of this prompt's ids): its
+        # JSON schema is stored instead. schema_of() gives the dict the same schema and name (the
+        # title), so the delivered call lands on the caller's cache key, and it is validated with it.
+        json_schema, name = structured.schema_of(schema)
+        if json_schema is None or str(json_schema.get("title") or "response") != name:
+            raise ValueError(f"A batch request's schema must be importable by its dotted path; {ref} is not "
+                             "(define the pydantic model at module level, or pass a JSON-schema dict).") from None
+        return "", json.loads(json.dumps(json_schema))
     return ref, None
 
 
@@ -168,10 +189,11 @@ def _prepare(req: Request, provider_row, model_row, user) -> tuple[str, dict, Pr
         "max_tokens": limit, "temperature": req.temperature, "run_id": run_id_of(req.run),
         "interaction_type": req.interaction_type, "batch": req.batch, "context": req.context or {},
         "template_version": req.template_version, "validation_retries": req.validation_retries,
+        "cache_points": [list(p) for p in req.cache_points or []],
     }
     provider_request = ProviderRequest(model=model_row.name, messages=msgs, max_tokens=limit,
                                        temperature=req.temperature, json_schema=json_schema,
-                                       schema_name=schema_name or "response")
+                                       schema_name=schema_name or "response", cache_points=_cache_points(stored))
     return custom_id, stored, provider_request
 
 
@@ -180,7 +202,7 @@ def _provider_request(batch: LLMBatch, stored: dict) -> ProviderRequest:
     json_schema, schema_name = structured.schema_of(schema)
     return ProviderRequest(model=batch.model_name, messages=stored["messages"], max_tokens=stored["max_tokens"],
                            temperature=stored.get("temperature"), json_schema=json_schema,
-                           schema_name=schema_name or "response")
+                           schema_name=schema_name or "response", cache_points=_cache_points(stored))
 
 
 def _chunks(adapter: adapters.Adapter, prepared: list) -> list[list]:

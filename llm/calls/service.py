@@ -557,6 +557,9 @@ def _gathered(call: _Call, schema, args: dict) -> bool:
         # delivered call, made from these stored (plain-text) messages, must land on the same cache key.
         template_version=args.get("template_version") or call.prompt_template or "",
         validation_retries=args.get("validation_retries"),
+        # Where the rendered templates' stable prefixes end: stored messages are plain JSON, so the
+        # batch request would lose them (and Anthropic's cache_control breakpoints with them).
+        cache_points=[[p.message, p.part, p.offset, p.ttl] for p in call.cache_points(call.messages)],
     )))
     return True
 

@@ -15,6 +15,7 @@ This package is the door; its parts:
 * ``starting`` (a new run and its extract batches), ``control`` (claim, do, advance,
   finalize), ``resume`` (cancel, resume, the stale-run watch), ``inline`` (the in-process
   runner), ``progress`` (calls, index, progress and ETA);
+* ``batched``: delivery=batch, a pass per stage round through provider batches (llm/batch/);
 * ``storage``: the bulk reads and writes.
 """
 
@@ -31,6 +32,7 @@ from .base import (
     RunStopped,
     StartError,
 )
+from .batched import batch_pass, send_pass, waiting_on_provider, waiting_on_provider_batch
 from .control import advance, claim, finalize, pending_batches, process_batch, release, run_one
 from .inline import run_inline
 from .progress import consolidation_calls, index_interactions, progress, run_queries, with_first_pass
@@ -44,8 +46,9 @@ _product_lines = product_lines
 
 __all__ = [
     "CHUNK", "DEFAULT_CONTEXT_WINDOW", "INTERACTION_TYPES", "MAX_SEGMENTS", "OUTPUT_TOKENS_PER_PRODUCT", "PROMPT_OF_TYPE",
-    "Batch", "Collected", "Prompt", "Run", "RunStopped", "StartError", "advance", "batch_sizes", "cancel_run", "claim",
+    "Batch", "Collected", "Prompt", "Run", "RunStopped", "StartError", "advance", "batch_pass", "batch_sizes", "cancel_run", "claim",
     "clean_product_ids", "consolidation_calls", "finalize", "index_interactions", "pending_batches", "process_batch",
     "progress", "quiet_cutoff", "release", "resume_run", "resume_stale", "run_inline", "run_one", "run_queries",
-    "stale_cutoff", "stale_run_ids", "start_run", "with_first_pass",
+    "send_pass", "stale_cutoff", "stale_run_ids", "start_run", "waiting_on_provider", "waiting_on_provider_batch",
+    "with_first_pass",
 ]

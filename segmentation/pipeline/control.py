@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
+from llm.calls.collect import BatchPending
 from llm.errors import LLMError, ManualAnswerPending
 from llm.models import LLMQuery
 
@@ -81,7 +82,7 @@ def release(batch: SegmentationBatch) -> None:
 
 
 def process_batch(batch_id: int, token: str) -> str:
-    """Do one batch. Returns done, skipped, stopped, waiting or failed."""
+    """Do one batch. Returns done, skipped, stopped, waiting, batched or failed."""
     return run_one(batch_id, token)
 
 
@@ -131,6 +132,12 @@ def _process(batch: SegmentationBatch) -> str:
         release(batch)
         Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(status=Run.Status.WAITING_MANUAL)
         return "waiting"
+    except BatchPending:
+        # delivery=batch: the call was gathered for a provider batch (pipeline/batched.py); the
+        # batch goes back to pending and the pass after the delivery runs it on from the cache.
+        release(batch)
+        done = True  # nothing new to index: no call was made
+        return "batched"
     except Exception as exc:  # the run records why; the task logs the traceback
         if not isinstance(exc, LLMError):
             logger.exception("Segmentation %s %s batch %s failed", run.pk, batch.stage, batch.index)

@@ -16,9 +16,15 @@ logger = logging.getLogger("segmentation.pipeline")
 
 
 def cancel_run(run: SegmentationRun) -> bool:
-    return bool(Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(
+    cancelled = bool(Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(
         status=Run.Status.CANCELLED, error="Cancelled.", finished_at=timezone.now(), updated_at=timezone.now()
     ))
+    if cancelled and run.delivery == "batch":
+        from llm import batch as llm_batch
+
+        # After the status: the cancelled batches' handler then finds the run stopped.
+        llm_batch.cancel(run.batch_owner)
+    return cancelled
 
 
 def resume_run(run: SegmentationRun, *, stale_only: bool = False) -> list[int]:

@@ -35,8 +35,11 @@ def clean_product_ids(product_ids) -> list[int]:
 
 
 def start_run(*, owner, product_ids, category: str, provider: str | None = None, model: str | None = None,
-              temperature: float | None = None, fresh: bool = False) -> SegmentationRun:
-    """Validate the input, create the run, its products and its extract batches (nothing is called yet)."""
+              temperature: float | None = None, fresh: bool = False, delivery: str = "interactive") -> SegmentationRun:
+    """Validate the input, create the run, its products and its extract batches (nothing is called yet).
+
+    ``delivery="batch"`` sends each stage's calls in provider batches (pipeline/batched.py); a
+    provider without a batch API (copy/paste) runs interactively."""
     category = (category or "").strip()
     if not category:
         raise StartError("category is empty: name the product category being segmented.")
@@ -51,6 +54,7 @@ def start_run(*, owner, product_ids, category: str, provider: str | None = None,
     except LLMConfigurationError as exc:
         raise StartError(str(exc)) from None
     temperature = conf.default_temperature() if temperature is None else float(temperature)
+    delivery = _delivery(delivery, provider_row, model_row, fresh=fresh)
     run_id = interactions.new_run_id()
     params = {
         "products_per_prompt": conf.products_per_prompt(),
@@ -64,7 +68,7 @@ def start_run(*, owner, product_ids, category: str, provider: str | None = None,
             id=run_id, owner=owner, category_name=category, total_products=len(ids),
             model_config={"provider": provider_row.name, "model": model_row.name, "temperature": temperature,
                           **({"fresh": True} if fresh else {})},  # fresh: never answered from llm's cache
-            processing_params=params,
+            processing_params=params, delivery=delivery,
         )
         storage.insert_run_products(run.pk, ids)
         sizes = batch_sizes(ids, context_window=model_row.context_window or DEFAULT_CONTEXT_WINDOW,
@@ -79,6 +83,22 @@ def start_run(*, owner, product_ids, category: str, provider: str | None = None,
     for name, (_, archive_name) in prompting.TEMPLATES.items():
         interactions.write_prompt_archive(run.pk, archive_name, prompting.template_text(name))
     return run
+
+
+def _delivery(delivery: str, provider_row, model_row, *, fresh: bool) -> str:
+    from django.conf import settings
+
+    from llm import batch as llm_batch
+
+    try:
+        delivery = llm_batch.effective_delivery(delivery or "interactive", provider_row, model_row.name)
+    except ValueError as exc:
+        raise StartError(str(exc)) from None
+    if delivery == "batch" and (fresh or not settings.LLM_CACHE_ENABLED):
+        # A batch answer reaches the stage's code through the answer cache (llm/calls/collect.py).
+        raise StartError("delivery=batch needs llm's answer cache: it cannot be combined with a fresh run "
+                         "or LLM_CACHE_ENABLED=false; use delivery=interactive.")
+    return delivery
 
 
 def batch_sizes(ids: list[int], *, context_window: int, max_output_tokens: int, max_per_batch: int) -> list[int]:

@@ -134,6 +134,7 @@ PAGES: dict[str, Rule] = {
     "evals:experiment": owned(lambda w: {"pk": w.experiment.pk}),
     "evals:experiment-progress": owned(lambda w: {"pk": w.experiment.pk}),
     "evals:experiment-csv": owned(lambda w: {"pk": w.experiment.pk}),
+    "evals:experiment-cancel-batch": owned(lambda w: {"pk": w.experiment.pk}, 405, post=True),
     "evals:suite": user(kwargs=lambda w: {"name": "products.identify_category"}),
     "evals:promote-query": owned(lambda w: {"pk": w.query.pk}, 405, post=True),
     "segmentation:cancel": owned(seg, 405, post=True),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from evals import export, importing, registry, runner, summary
 from evals.models import Dataset, Experiment
@@ -39,6 +40,9 @@ class Command(BaseCommand):
         run.add_argument("--no-cache", action="store_true", help="Do not use cached answers.")
         run.add_argument("--concurrency", type=int)
         run.add_argument("--queue", action="store_true", help="Enqueue on the bulk queue instead of running here.")
+        run.add_argument("--delivery", choices=["interactive", "batch"], default="interactive",
+                         help="batch: each variant's cases in provider batches at half price; the beat poll moves the "
+                              "experiment on, so it goes to Celery (as with --queue).")
 
         show = sub.add_parser("show", help="The per-variant table of an experiment.")
         show.add_argument("experiment", type=int)
@@ -93,9 +97,17 @@ class Command(BaseCommand):
             variants = [runner.parse_variant(v, suite) for v in options["variant"]] or None
             experiment = runner.create_experiment(suite=suite.name, dataset=self._dataset(options["dataset"]),
                                                   variants=variants, use_cache=not options["no_cache"],
-                                                  trigger="command")
+                                                  trigger="command", delivery=options["delivery"])
         except (registry.UnknownSuite, ValueError) as exc:
             raise CommandError(str(exc)) from None
+        if experiment.delivery == "batch":
+            from evals import batch_delivery
+
+            with transaction.atomic():
+                batch_delivery.send_pass(experiment.pk)
+            self.stdout.write(f"Experiment {experiment.pk} queued in provider batches (delivery=batch); "
+                              f"follow it with `manage.py eval show {experiment.pk}`.")
+            return
         if options["queue"]:
             from evals import tasks
 
@@ -153,5 +165,10 @@ class Command(BaseCommand):
             Experiment.objects.filter(status__in=["queued", "running"]).values_list("pk", flat=True)
         ):
             if runner.has_claimable(pk):
-                runner.work(pk)
+                if Experiment.objects.filter(pk=pk, delivery="batch").exists():
+                    from evals import batch_delivery
+
+                    batch_delivery.batch_pass(pk)  # does nothing while its provider batch is out
+                else:
+                    runner.work(pk)
                 self.stdout.write(f"Experiment {pk} resumed.")

@@ -24,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--model")
         parser.add_argument("--temperature", type=float)
         parser.add_argument("--user", help="Owner of the run (default: the first superuser).")
+        parser.add_argument("--delivery", choices=["interactive", "batch"], default="interactive",
+                            help="batch: each stage's calls in provider batches at half price; the beat poll moves the run "
+                                 "on, so the run goes to Celery (as with --async).")
         parser.add_argument("--async", dest="run_async", action="store_true", help="Enqueue on Celery and return at once.")
         parser.add_argument("--workers", type=int, help=f"Batches at a time when running here (default SEGMENTATION_CONCURRENCY={conf.concurrency()}).")
 
@@ -34,15 +37,17 @@ class Command(BaseCommand):
             with transaction.atomic():
                 run = pipeline.start_run(owner=owner, product_ids=ids, category=options["category"],
                                          provider=options["provider"], model=options["model"],
-                                         temperature=options["temperature"])
+                                         temperature=options["temperature"], delivery=options["delivery"])
+                if run.delivery == "batch":
+                    options["run_async"] = True
                 if options["run_async"]:
-                    from segmentation.tasks import enqueue
+                    from segmentation.tasks import start
 
-                    enqueue(pipeline.pending_batches(run.pk))
+                    start(run.pk, pipeline.pending_batches(run.pk))
         except pipeline.StartError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Run {run.pk}: {run.total_products} products, provider {run.model_config['provider']}, "
-                          f"model {run.model_config['model']}")
+                          f"model {run.model_config['model']}, delivery {run.delivery}")
         if options["run_async"]:
             self.stdout.write(f"Enqueued. Follow it at /segmentation/runs/{run.pk}/ or GET /api/segmentation/{run.pk}/status")
             return
