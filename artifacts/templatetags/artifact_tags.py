@@ -71,7 +71,7 @@ def browser_prompt(artifact) -> str:
     """What the in-browser mode sends to the browser's model: the artifact's own system prompt and
     prompt, with the JSON-schema instruction the copy/paste prompt carries for structured kinds."""
     from llm.models import ManualInteraction
-    from llm.service import render_prompt
+    from llm.calls import render_prompt
 
     mi = ManualInteraction.objects.filter(query_id=artifact.pending_query_id).only("json_schema").first()
     schema = mi.json_schema if mi else None

@@ -53,7 +53,7 @@ class Stream:
         self._retries = retries
         self._use_cache = cache
         self._cache_ttl = cache_ttl
-        self.result = None  # llm.service.Completion once finished
+        self.result = None  # llm.calls.service.Completion once finished
         self.attempt = 0  # goes up when a structured answer is re-asked: what was shown so far is void
         self.text = ""  # the current attempt's text so far
         self.query_id: int | None = None  # the current attempt's row

@@ -1,4 +1,5 @@
 import json
+from typing import Iterator
 
 import anthropic
 
@@ -6,6 +7,7 @@ from .base import (
     STOP_CONTEXT, STOP_PAUSED, STOP_REFUSED, Provider, ProviderRequest, ProviderResponse, Usage, cached_client,
     translate_sdk_errors,
 )
+from .streams import ProviderStream
 
 
 class AnthropicProvider(Provider):
@@ -84,7 +86,6 @@ class AnthropicProvider(Provider):
 
     def stream(self, request: ProviderRequest):
         """The answer as it arrives (llm/providers/streams.py): Messages with ``stream=True``."""
-        from .streams import open_anthropic
 
         return open_anthropic(self, request)
 
@@ -168,3 +169,86 @@ def _anthropic_message(message: dict) -> dict:
         for p in content
     ]
     return {"role": message["role"], "content": parts}
+
+
+# ----- streaming (llm/providers/streams.py) ------------------------------------------------ #
+class AnthropicStream(ProviderStream):
+    label = "Anthropic"
+
+    def __init__(self, sdk_stream, model: str):
+        super().__init__(sdk_stream, model)
+        self.input = {"input_tokens": 0, "cache_read": 0, "cache_write": 0, "write_1h": 0}
+        self.output_tokens = 0
+        self.thinking = 0
+        self.stop_reason = ""
+        self.stop_details = None
+        self.message_id = ""
+        self.finished = False
+        self.saw_start_usage = False
+
+    def _usage(self) -> Usage:
+        i = self.input
+        return Usage(
+            input_tokens=i["input_tokens"] + i["cache_read"] + i["cache_write"], cached_input_tokens=i["cache_read"],
+            cache_write_input_tokens=i["cache_write"], cache_write_1h_input_tokens=i["write_1h"],
+            output_tokens=self.output_tokens, reasoning_tokens=self.thinking,
+        )
+
+    def _usage_so_far(self) -> Usage | None:
+        return self._usage() if self.saw_start_usage else None
+
+    def _deltas(self) -> Iterator[str]:
+
+        for event in self._sdk_stream:
+            kind = event.type
+            if kind == "message_start":
+                self.message_id = event.message.id
+                u = getattr(event.message, "usage", None)
+                if u is not None and getattr(u, "input_tokens", None) is not None:
+                    self.saw_start_usage = True
+                    write = getattr(u, "cache_creation_input_tokens", 0) or 0
+                    five, hour = _cache_writes_by_lifetime(u, write)
+                    self.input = {"input_tokens": u.input_tokens or 0,
+                                  "cache_read": getattr(u, "cache_read_input_tokens", 0) or 0,
+                                  "cache_write": five + hour, "write_1h": hour}
+            elif kind == "content_block_delta":
+                delta = event.delta
+                if delta.type == "text_delta":
+                    yield delta.text
+                elif delta.type == "input_json_delta":
+                    yield delta.partial_json
+            elif kind == "message_delta":
+                self.stop_reason = event.delta.stop_reason or ""
+                self.stop_details = getattr(event.delta, "stop_details", None)
+                u = getattr(event, "usage", None)
+                if u is not None and getattr(u, "output_tokens", None) is not None:
+                    self.usage_reported = self.saw_start_usage
+                    # "The cumulative number of output tokens" (anthropic-sdk-python message_delta_usage.py).
+                    self.output_tokens = u.output_tokens or 0
+                    details = getattr(u, "output_tokens_details", None)
+                    self.thinking = (getattr(details, "thinking_tokens", 0) or 0) if details else 0
+            elif kind == "message_stop":
+                self.finished = True
+        if not self.finished:
+            return
+
+        class _Message:  # what _stop_of reads from a Message
+            stop_reason = self.stop_reason
+            stop_details = self.stop_details
+
+        stop, detail = _stop_of(_Message)
+        self.response = ProviderResponse(
+            text=self.text, usage=self._usage(), truncated=self.stop_reason == "max_tokens",
+            finish_reason=self.stop_reason,
+            raw={"id": self.message_id, "model": self.model, "stop_reason": self.stop_reason, "streamed": True,
+                 "chunks": self.chunks, "usage_reported": self.usage_reported},
+            stop=stop, stop_detail=detail,
+        )
+
+
+def open_anthropic(provider, request: ProviderRequest) -> AnthropicStream:
+    # The same parameters as an interactive call (prompt-cache breakpoints and the answer tool included).
+    kwargs: dict = {**provider.params_for(request), "stream": True}
+    with translate_sdk_errors(anthropic, provider.label, request.model):
+        sdk_stream = provider.client().messages.create(**kwargs)
+    return AnthropicStream(sdk_stream, request.model)

@@ -1,4 +1,6 @@
 import base64
+import json
+from typing import Iterator
 
 import httpx2 as httpx
 from google import genai
@@ -11,6 +13,7 @@ from .base import (
     sdk_error_body, timeout_error,
 )
 from .schema import inline_refs
+from .streams import ProviderStream
 
 
 class GeminiProvider(Provider):
@@ -148,7 +151,6 @@ class GeminiProvider(Provider):
 
     def stream(self, request: ProviderRequest):
         """The answer as it arrives (llm/providers/streams.py): ``generate_content_stream``."""
-        from .streams import open_gemini
 
         return open_gemini(self, request)
 
@@ -206,3 +208,94 @@ class _translate_errors:
         if isinstance(exc, (httpx.TransportError, ConnectionError)) or "Connect" in type(exc).__name__ or "Protocol" in type(exc).__name__:
             raise connection_error(self.provider, self.model, exc) from exc
         return False
+
+
+# ----- streaming (llm/providers/streams.py) ------------------------------------------------ #
+class GeminiStream(ProviderStream):
+    label = "Google Gemini"
+
+    def __init__(self, sdk_stream, model: str, client):
+        super().__init__(sdk_stream, model)
+        self._client = client  # a dropped genai.Client closes its connection pool: keep it while streaming
+        self.finish = ""
+        self.um = None
+        self.last = None
+        self.function_args: list[str] = []
+
+    def _deltas(self) -> Iterator[str]:
+        for response in self._sdk_stream:
+            self.last = response
+            if response.usage_metadata is not None:
+                self.um = response.usage_metadata
+            candidate = response.candidates[0] if response.candidates else None
+            if candidate is not None and candidate.content and candidate.content.parts:
+                for part in candidate.content.parts:
+                    if getattr(part, "thought", False):
+                        continue
+                    if part.text:
+                        yield part.text
+                    elif getattr(part, "function_call", None) is not None:
+                        yield json.dumps(part.function_call.args or {}, ensure_ascii=False)
+            if candidate is not None and candidate.finish_reason:
+
+                self.finish = _enum_text(candidate.finish_reason)
+            if candidate is None and response.prompt_feedback is not None and response.prompt_feedback.block_reason:
+                self.finish = "BLOCKED"
+        if not self.finish:
+            return
+        um = self.um
+        self.usage_reported = um is not None and um.prompt_token_count is not None
+        thoughts = (um.thoughts_token_count or 0) if um else 0
+        from .base import STOP_BLOCKED
+
+        stop, detail = "", ""
+        feedback = self.last.prompt_feedback if self.last is not None else None
+        if feedback is not None and feedback.block_reason:
+            stop, detail = STOP_BLOCKED, f"the prompt was blocked ({_enum_text(feedback.block_reason)})"
+            self.finish = _enum_text(feedback.block_reason)
+        elif self.finish in BLOCKING_FINISH_REASONS:
+            stop, detail = STOP_BLOCKED, f"the answer was blocked ({self.finish})"
+        self.response = ProviderResponse(
+            text=self.text,
+            usage=Usage(
+                input_tokens=(um.prompt_token_count or 0) if um else 0,
+                cached_input_tokens=(um.cached_content_token_count or 0) if um else 0,
+                output_tokens=((um.candidates_token_count or 0) + thoughts) if um else 0,
+                reasoning_tokens=thoughts,
+            ),
+            truncated=self.finish == "MAX_TOKENS", finish_reason=self.finish,
+            raw={"response_id": getattr(self.last, "response_id", None), "model": self.model, "streamed": True,
+                 "chunks": self.chunks, "usage_reported": self.usage_reported},
+            stop=stop, stop_detail=detail,
+        )
+
+    def close(self) -> None:
+        closer = getattr(self._sdk_stream, "close", None)  # a generator: close() runs its finally (closes the response)
+        if callable(closer):
+            try:
+                closer()
+            except Exception:
+                pass
+
+
+def open_gemini(provider, request: ProviderRequest) -> GeminiStream:
+    contents, config = provider.contents_and_config(request)  # the same request as an interactive call
+    client = provider.client()
+    with _translate_errors(provider.label, request.model):
+        iterator = client.models.generate_content_stream(
+            model=request.model, contents=contents, config=config
+        )
+        # The request goes out on the first next(): pull the first chunk here, so an HTTP error is a
+        # ProviderCallError (retried like a plain call) and not a broken stream.
+        first = next(iterator, None)
+
+    def chained():
+        if first is not None:
+            yield first
+        try:
+            yield from iterator
+        finally:
+            iterator.close()
+
+    stream = GeminiStream(chained(), request.model, client)
+    return stream

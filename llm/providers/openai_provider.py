@@ -1,5 +1,6 @@
 import base64
 import binascii
+from typing import Iterator
 
 import openai
 import orjson
@@ -10,6 +11,7 @@ from .base import (
     Usage, cached_client, download, translate_sdk_errors,
 )
 from .schema import strict_json_schema
+from .streams import ProviderStream
 
 
 class OpenAIProvider(Provider):
@@ -106,7 +108,6 @@ class OpenAIProvider(Provider):
 
     def stream(self, request: ProviderRequest):
         """The answer as it arrives (llm/providers/streams.py): chat completions with ``stream=True``."""
-        from .streams import open_openai
 
         return open_openai(self, request)
 
@@ -221,3 +222,66 @@ def _from_json(body: bytes, http_status: int) -> ProviderResponse | None:
         raw=data,
         http_status=http_status,
     )
+
+
+# ----- streaming (llm/providers/streams.py) ------------------------------------------------ #
+class OpenAIStream(ProviderStream):
+    label = "OpenAI"
+
+    def __init__(self, sdk_stream, model: str, *, json_schema: bool):
+        super().__init__(sdk_stream, model)
+        self.finish = ""
+        self.refusal: list[str] = []
+        self.usage = Usage()
+        self.last: dict = {}
+
+    def _deltas(self) -> Iterator[str]:
+
+        for chunk in self._sdk_stream:
+            self.last = {"id": chunk.id, "model": chunk.model}
+            if chunk.usage is not None:
+                self.usage_reported = True
+                u = chunk.usage
+                details = getattr(u, "prompt_tokens_details", None)
+                out_details = getattr(u, "completion_tokens_details", None)
+                self.usage = Usage(
+                    input_tokens=u.prompt_tokens or 0,
+                    cached_input_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+                    output_tokens=u.completion_tokens or 0,
+                    reasoning_tokens=(getattr(out_details, "reasoning_tokens", 0) or 0) if out_details else 0,
+                )
+            for choice in chunk.choices or []:
+                if choice.index:
+                    continue
+                delta = choice.delta
+                if delta is not None:
+                    if getattr(delta, "refusal", None):
+                        self.refusal.append(delta.refusal)
+                    if delta.content:
+                        yield delta.content
+                    for call in getattr(delta, "tool_calls", None) or []:
+                        if call.function is not None and call.function.arguments:
+                            yield call.function.arguments
+                if choice.finish_reason:
+                    self.finish = choice.finish_reason
+        if not self.finish:
+            return  # no finish reason: cut off (raised by __iter__)
+        stop, detail = _stop_of(self.finish, "".join(self.refusal) or None)
+        self.response = ProviderResponse(
+            text=self.text, usage=self.usage, truncated=self.finish == "length", finish_reason=self.finish,
+            raw={**self.last, "streamed": True, "chunks": self.chunks, "usage_reported": self.usage_reported},
+            stop=stop, stop_detail=detail,
+        )
+
+
+def open_openai(provider, request: ProviderRequest) -> OpenAIStream:
+    kwargs: dict = {
+        **provider.body_for(request),  # the same body as an interactive call or a batch line
+        "stream": True,
+        # Without it the stream carries no usage at all (openai-python
+        # src/openai/types/chat/chat_completion_stream_options_param.py).
+        "stream_options": {"include_usage": True},
+    }
+    with translate_sdk_errors(openai, provider.label, request.model):
+        sdk_stream = provider.client().chat.completions.create(**kwargs)
+    return OpenAIStream(sdk_stream, request.model, json_schema=request.json_schema is not None)

@@ -7,7 +7,7 @@ import threading
 import pytest
 from asgiref.sync import async_to_sync
 
-from llm.jobs import create_job, run_job, stop_job
+from llm.calls.jobs import create_job, run_job, stop_job
 from llm.models import LLMJob, LLMQuery
 from llm.testing.fake_provider import Reply
 

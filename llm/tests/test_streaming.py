@@ -7,7 +7,7 @@ import pytest
 
 import llm
 from llm.errors import LLMInvalidOutputError, LLMStreamInterrupted
-from llm.interactions import read
+from llm.records.interactions import read
 from llm.models import LLMQuery
 from llm.testing.fake_provider import Reply
 
@@ -48,7 +48,7 @@ def test_a_stream_cut_off_by_the_provider_is_logged_interrupted_with_its_partial
     assert "".join(got) == "one two three " and info.value.partial_text == "one two three "
     row = LLMQuery.objects.get()
     assert row.status == "interrupted" and info.value.query_id == row.pk
-    from llm.tokens import count_text
+    from llm.calls.tokens import count_text
 
     assert row.usage_estimated and row.output_tokens == count_text("one two three ") and row.input_tokens > 0
     assert row.cost_usd > 0
