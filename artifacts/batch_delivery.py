@@ -13,6 +13,7 @@ import logging
 from django.db import transaction
 
 from llm import batch as llm_batch
+from llm.errors import LLMError
 
 from . import pipeline
 from .models import BatchRun, NoteArtifact
@@ -25,7 +26,7 @@ HANDLER = "artifacts.batch"
 def run_pass(batch_id: int) -> int:
     """One pass; returns how many calls went out in provider batches (0: the run is finished)."""
     run = BatchRun.objects.select_related("user").get(pk=batch_id)
-    gathered = []
+    gathered, waiting = [], []
     for artifact_id in run.artifacts.filter(status=NoteArtifact.Status.QUEUED).values_list("pk", flat=True):
         with llm_batch.collecting() as calls:
             try:
@@ -33,8 +34,15 @@ def run_pass(batch_id: int) -> int:
             except llm_batch.BatchPending:
                 pass
         gathered += calls
+        if calls:
+            waiting.append(artifact_id)
     if gathered:
-        llm_batch.submit_gathered(owner=run.batch_owner, handler=HANDLER, gathered=gathered, user=run.user)
+        try:
+            llm_batch.submit_gathered(owner=run.batch_owner, handler=HANDLER, gathered=gathered, user=run.user)
+        except LLMError as exc:  # refused before anything was sent (a budget, a missing key): say so on each
+            NoteArtifact.objects.filter(pk__in=waiting, status=NoteArtifact.Status.QUEUED).update(
+                status=NoteArtifact.Status.FAILED, error=f"The provider batch was not sent: {exc}"[:5000])
+            return 0
     return len(gathered)
 
 

@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from llm import batch as llm_batch
+from llm.errors import LLMBudgetExceeded, LLMError
 
 from . import runner
 from .models import CaseResult, Experiment
@@ -62,6 +63,7 @@ def batch_pass(experiment_id: int) -> int:
     worker = f"{runner.worker_name()}:batch-pass-{time.monotonic_ns()}"
     writer = runner.ResultWriter(worker, size=100)
     by_variant: dict[int, list] = {}
+    results_of: dict[int, list[int]] = {}
     batched: list[int] = []
     try:
         while True:
@@ -74,17 +76,26 @@ def batch_pass(experiment_id: int) -> int:
                 if status == runner.BATCHED:
                     batched.append(result.pk)
                     by_variant.setdefault(result.variant_id, []).extend(calls)
+                    results_of.setdefault(result.variant_id, []).append(result.pk)
         writer.flush()
     finally:
         # Still claimed by this pass (claim_batch would have taken them again): pending once more.
         CaseResult.objects.filter(pk__in=batched, claimed_by=worker, status=CaseResult.Status.RUNNING).update(
             status=CaseResult.Status.PENDING, claimed_by="", attempts=F("attempts") - 1)  # a pass is no attempt
     sent = 0
-    for calls in by_variant.values():
-        batches = llm_batch.submit_gathered(owner=experiment.batch_owner, handler=HANDLER, gathered=calls,
-                                            user=experiment.owner)
+    refused = False
+    for variant_id, calls in by_variant.items():
+        try:
+            batches = llm_batch.submit_gathered(owner=experiment.batch_owner, handler=HANDLER, gathered=calls,
+                                                user=experiment.owner)
+        except LLMError as exc:  # refused before anything was sent (a budget, a missing key): the cases fail, by kind
+            refused = True
+            kind = "budget_exceeded" if isinstance(exc, LLMBudgetExceeded) else type(exc).__name__
+            CaseResult.objects.filter(pk__in=results_of[variant_id], status=CaseResult.Status.PENDING).update(
+                status=CaseResult.Status.FAILED, error_kind=kind, error=f"The provider batch was not sent: {exc}"[:5000])
+            continue
         sent += sum(b.total for b in batches)
-    if batched and not sent:
+    if batched and not sent and not refused:
         # Every call gathered was asked in a batch already and came back without a usable answer
         # (the provider failed it and so did the interactive ask): the cases end interactively,
         # as they would have with delivery=interactive (failed, counted by kind).

@@ -17,6 +17,8 @@ from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from llm.errors import LLMError
+
 from . import conf, pipeline
 from .generation import GenerationError
 from .models import BulkGenerationItem, BulkGenerationJob, Step, StepStatus
@@ -204,7 +206,7 @@ def batch_pass(job_id: int) -> int:
     from llm import batch as llm_batch
 
     job = BulkGenerationJob.objects.select_related("owner").get(pk=job_id)
-    gathered = []
+    gathered, waiting = [], []
     for item in job.items.filter(status=BulkGenerationItem.Status.QUEUED).select_related("job", "job__owner", "session"):
         with llm_batch.collecting() as calls:
             try:
@@ -217,9 +219,16 @@ def batch_pass(job_id: int) -> int:
                 logger.exception("Bulk item %s failed", item.pk)
                 _finish(item, BulkGenerationItem.Status.FAILED, f"{type(exc).__name__}: {exc}")
         gathered += calls
-    job.refresh_counts()
+        if calls:
+            waiting.append(item)
     if gathered:
-        llm_batch.submit_gathered(owner=job.batch_owner, handler=BATCH_HANDLER, gathered=gathered, user=job.owner)
+        try:
+            llm_batch.submit_gathered(owner=job.batch_owner, handler=BATCH_HANDLER, gathered=gathered, user=job.owner)
+        except LLMError as exc:  # refused before anything was sent (a budget, a missing key): say so on each item
+            for item in waiting:
+                _finish(item, BulkGenerationItem.Status.FAILED, f"The provider batch was not sent: {exc}")
+            gathered = []
+    job.refresh_counts()
     return len(gathered)
 
 

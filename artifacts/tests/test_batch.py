@@ -84,3 +84,23 @@ def test_a_batch_form_with_an_unknown_delivery_is_refused(owner_client, note, pr
     response = owner_client.post("/api/artifacts/batch", data=json.dumps(
         {"note_ids": [note.pk], "artifact_type": "summary", "delivery": "later"}), content_type="application/json")
     assert response.status_code == 422
+
+
+def test_a_provider_batch_over_the_budget_fails_each_note_with_the_reason(owner_client, owner, note, providers, fake,
+                                                                          celery_eager, run_on_commit):
+    from decimal import Decimal
+
+    from llm.batch.models import LLMBatch
+    from llm.models import Budget
+
+    Budget.objects.create(period="day", limit_usd=Decimal("0.0000001"))
+    with run_on_commit():
+        response = owner_client.post("/api/artifacts/batch", data=json.dumps(
+            {"note_ids": [note.pk], "artifact_type": "summary", "delivery": "batch"}), content_type="application/json")
+    assert response.status_code == 202
+    run = BatchRun.objects.get()
+    artifact = NoteArtifact.objects.get()
+    assert artifact.status == "failed" and "The provider batch was not sent: Refused before sending" in artifact.error
+    assert not LLMBatch.objects.filter(owner=run.batch_owner).exists() and not fake.requests
+    page = owner_client.get(reverse("artifacts:batch", args=[run.pk])).content.decode()
+    assert "1 failed" in page

@@ -90,3 +90,22 @@ def test_the_experiment_page_shows_the_batch_and_cancels_it(providers, fake, ide
     results = CaseResult.objects.filter(variant__experiment=experiment)
     assert results.filter(status="failed", error_kind="cancelled").count() == results.count()
     assert not LLMQuery.objects.filter(run_id=experiment.run_id).exclude(delivery="batch").exists()
+
+
+def test_an_experiment_over_the_budget_fails_its_cases_by_kind(providers, fake, identify_dataset, celery_eager,
+                                                               django_capture_on_commit_callbacks):
+    from decimal import Decimal
+
+    from llm.models import Budget
+
+    Budget.objects.create(period="day", limit_usd=Decimal("0.00001"))
+    fake.set_default(CatalogModel("correct"))
+    experiment = _experiment("products.identify_category", variants=VARIANTS[:1])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert batch_delivery.batch_pass(experiment.pk) == 0
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.DONE
+    results = CaseResult.objects.filter(variant__experiment=experiment)
+    assert set(results.values_list("status", "error_kind")) == {("failed", "budget_exceeded")}
+    assert "Refused before sending" in results.first().error
+    assert not LLMBatch.objects.for_owner(experiment.batch_owner).exists() and not fake.requests

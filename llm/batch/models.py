@@ -53,6 +53,9 @@ class LLMBatch(models.Model):
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
     polls = models.PositiveIntegerField(default=0)
+    budget_usage_ids = models.JSONField(
+        default=list, blank=True,
+        help_text="The budget usage rows this batch's reservation holds (llm/calls/budgets.py); each item holds its share.")
     claimed_until = models.DateTimeField(null=True, blank=True, help_text="A poller holds it until then.")
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -95,6 +98,9 @@ class LLMBatchItem(models.Model):
     result = models.JSONField(null=True, blank=True, help_text="The provider's result for this request, verbatim.")
     error = models.TextField(blank=True)
     query = models.ForeignKey("llm.LLMQuery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reserved_usd = models.DecimalField(
+        max_digits=14, decimal_places=8, default=0,
+        help_text="This request's most possible cost at batch prices, reserved against the budgets until it is delivered.")
     claimed_until = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

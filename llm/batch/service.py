@@ -16,6 +16,13 @@ Crash safety, step by step:
   batch, or with ``on_missing="interactive"`` asked interactively; a request the provider failed
   is asked interactively (its error is logged by that call).
 
+Budgets: ``submit`` reserves every request's most possible cost (its input tokens, every allowed
+output token, at batch prices) against the user's and the global budgets before anything is sent,
+all or nothing (``LLMBudgetExceeded`` says by how much; the run fails with that reason and can be
+resumed). Each item holds its share: its delivered answer's row books the real cost against it in
+the row's own transaction; a request the batch did not answer releases it (an interactive ask
+reserves its own); a resubmitted one carries it to the next batch.
+
 Delivery goes through ``complete(delivered=…)``: the batch answer is the call's first attempt
 (delivery="batch", batch prices), then the usual validation and retry prompt (interactive), the
 interaction files and the LLMQuery rows; then the owner's handler gets the Completion.
@@ -36,11 +43,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from decimal import Decimal
+
+from ..calls import budgets
 from ..calls import service as llm_service
 from ..calls import structured
+from ..calls.tokens import count_input_tokens
 from ..errors import LLMError, ProviderCallError
 from ..models import LLMProvider
-from ..providers import ProviderRequest, resolve_model, resolve_target
+from ..providers import ProviderRequest, Usage, resolve_model, resolve_target
+from ..records import charge_for
 from ..calls.retry import run_id_of
 from . import adapters
 from ..calls.collect import BatchPending, Gathered, collecting
@@ -252,6 +264,8 @@ def submit(*, owner: str, handler: str, requests: list[Request], provider=None, 
         .values_list("key", "custom_id")
     )
     prepared, keys = [], set()
+    has_budgets = bool(budgets.applicable(user))
+    shares: dict[str, Decimal] = {}
     for req in requests:
         custom_id, stored, provider_request = _prepare(req, provider_row, model_row, user)
         if (req.key, custom_id) in already or req.key in keys:
@@ -259,21 +273,60 @@ def submit(*, owner: str, handler: str, requests: list[Request], provider=None, 
         keys.add(req.key)
         _, size = adapter.entry(custom_id, provider_request)
         prepared.append((req.key, custom_id, stored, size))
-    batches = []
-    for chunk in _chunks(adapter, prepared):
-        with transaction.atomic():
-            batch = LLMBatch.objects.create(
-                owner=owner, handler=handler, user=user if getattr(user, "pk", None) else None, provider=provider_row,
-                provider_kind=provider_row.kind, model_name=model_row.name, on_missing=on_missing,
-                total=len({c for _, c, _, _ in chunk}), claimed_until=timezone.now() + _lease(),
-            )
-            LLMBatchItem.objects.bulk_create(
-                [LLMBatchItem(batch=batch, key=key, custom_id=cid, request=stored) for key, cid, stored, _ in chunk]
-            )
-        _send(batch, adapter)
-        _release(batch)
-        batches.append(batch)
+        if has_budgets and custom_id not in shares:
+            shares[custom_id] = _max_cost(model_row, provider_request)
+    # The budgets are checked once for the whole submission, before anything is sent: every request's
+    # most possible cost at batch prices is reserved (refused as a whole when it does not fit), each
+    # item holds its share until its answer books the real cost (or it is released, llm/calls/budgets.py).
+    reservation = _reserve(user, shares, len(prepared), provider_row, model_row) if has_budgets and prepared else None
+    batches, assigned = [], set()
+    try:
+        for chunk in _chunks(adapter, prepared):
+            with transaction.atomic():
+                batch = LLMBatch.objects.create(
+                    owner=owner, handler=handler, user=user if getattr(user, "pk", None) else None, provider=provider_row,
+                    provider_kind=provider_row.kind, model_name=model_row.name, on_missing=on_missing,
+                    total=len({c for _, c, _, _ in chunk}), claimed_until=timezone.now() + _lease(),
+                    budget_usage_ids=reservation.usage_ids if reservation else [],
+                )
+                items = []
+                for key, cid, stored, _ in chunk:  # an identical request of two keys is asked (and reserved) once
+                    items.append(LLMBatchItem(batch=batch, key=key, custom_id=cid, request=stored,
+                                              reserved_usd=shares.get(cid, 0) if cid not in assigned else 0))
+                    assigned.add(cid)
+                LLMBatchItem.objects.bulk_create(items)
+            if reservation is not None:
+                reservation.amount -= sum((i.reserved_usd for i in items), Decimal("0"))
+            _send(batch, adapter)
+            _release(batch)
+            batches.append(batch)
+    finally:
+        if reservation is not None and reservation.amount:  # shares that never became items
+            reservation.release()
     return batches
+
+
+def _max_cost(model_row, request: ProviderRequest) -> Decimal | None:
+    n_in = count_input_tokens(request.messages, request.json_schema)
+    return charge_for(model_row, Usage(input_tokens=n_in, output_tokens=request.max_tokens), batch=True).cost
+
+
+def _reserve(user, shares: dict, n: int, provider_row, model_row) -> budgets.Reservation:
+    what = f"this batch of {n} requests to {provider_row.name}/{model_row.name}"
+    if any(v is None for v in shares.values()):
+        return budgets.reserve(user, None, what=what)  # refused: no known price
+    return budgets.reserve(user, sum(shares.values(), Decimal("0")), what=what)
+
+
+def _share(batch: LLMBatch, item: LLMBatchItem) -> budgets.Reservation | None:
+    """The item's part of its batch's budget reservation (None when no budget applied)."""
+    if not batch.budget_usage_ids or not item.reserved_usd:
+        return None
+    return budgets.Reservation(list(batch.budget_usage_ids), Decimal(item.reserved_usd))
+
+
+def _drop_share(item_id: int) -> None:
+    LLMBatchItem.objects.filter(pk=item_id).update(reserved_usd=0)
 
 
 def submit_gathered(*, owner: str, handler: str, gathered: list[Gathered], user=None,
@@ -473,6 +526,7 @@ def deliver(batch: LLMBatch, adapter: adapters.Adapter | None = None) -> int:
 def _deliver_item(batch, adapter, handler, item: LLMBatchItem, cancelled: bool) -> None:
     kwargs = _complete_kwargs(batch, item.request)
     completion, error = None, None
+    share = _share(batch, item)
     if cancelled:
         error = BatchCancelled(f"Batch {batch.provider_batch_id} was cancelled before request {item.key} ran.")
     else:
@@ -480,12 +534,25 @@ def _deliver_item(batch, adapter, handler, item: LLMBatchItem, cancelled: bool) 
         if item.status == LLMBatchItem.Status.SUCCEEDED:
             parsed = adapter.parse(item.result or {})
             if parsed.response is not None:
-                delivered = llm_service.Delivered(parsed.response, batch.provider_batch_id, item.custom_id)
+                # The answer's row books its real cost against the share reserved at submission.
+                delivered = llm_service.Delivered(parsed.response, batch.provider_batch_id, item.custom_id,
+                                                  reservation=share)
+        if delivered is None and share is not None:
+            share.release()  # nothing billed in the batch; an interactive call reserves its own
+            _drop_share(item.pk)
         try:
             # A failed or missing request is asked interactively here (its own rows say why).
             completion = llm_service.complete(**kwargs, delivered=delivered)
         except LLMError as exc:
             error = exc
+        finally:
+            if delivered is not None and share is not None:
+                if share.usage_ids:  # complete() failed before the answer's row was written: book the most
+                    share.settle(None)
+                _drop_share(item.pk)
+    if cancelled and share is not None:
+        share.release()
+        _drop_share(item.pk)
     try:
         if completion is not None:
             handler.on_answer(batch.owner, item.key, completion)
@@ -506,12 +573,14 @@ def _resubmit(batch: LLMBatch, items: list[LLMBatchItem], adapter: adapters.Adap
             owner=batch.owner, handler=batch.handler, user=batch.user, provider=batch.provider,
             provider_kind=batch.provider_kind, model_name=batch.model_name, on_missing=batch.on_missing,
             round=batch.round + 1, parent=batch, total=len({i.custom_id for i in items}),
-            claimed_until=timezone.now() + _lease(),
+            claimed_until=timezone.now() + _lease(), budget_usage_ids=batch.budget_usage_ids,
         )
-        LLMBatchItem.objects.bulk_create(
-            [LLMBatchItem(batch=again, key=i.key, custom_id=i.custom_id, request=i.request) for i in items]
+        LLMBatchItem.objects.bulk_create(  # the reserved shares move with the requests
+            [LLMBatchItem(batch=again, key=i.key, custom_id=i.custom_id, request=i.request, reserved_usd=i.reserved_usd)
+             for i in items]
         )
-        LLMBatchItem.objects.filter(pk__in=[i.pk for i in items]).update(status=LLMBatchItem.Status.RESUBMITTED)
+        LLMBatchItem.objects.filter(pk__in=[i.pk for i in items]).update(status=LLMBatchItem.Status.RESUBMITTED,
+                                                                          reserved_usd=0)
     _send(again, adapter)
     _release(again)
     return again

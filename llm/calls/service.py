@@ -73,6 +73,9 @@ class Delivered:
     provider_batch_id: str
     custom_id: str
     latency_ms: int = 0
+    # The request's budget reservation, made when the batch was submitted (llm/batch/service.py):
+    # the delivered row books its real cost against it, in the row's own transaction.
+    reservation: "budgets.Reservation | None" = None
 
 
 def normalize_messages(messages=None, prompt: str | None = None, system: str | None = None) -> list[dict]:
@@ -398,6 +401,7 @@ class _Call:
             self.next_delivery = "batch"
             row = self.new_row(LLMQuery.Status.STARTED)
             self.next_delivery = "interactive"
+            self.reservation = self.delivered.reservation
             return self.delivered.response, row, self.delivered.latency_ms
         return with_retries(lambda: self.attempt_once(messages))
 

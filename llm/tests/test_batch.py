@@ -267,3 +267,68 @@ def test_the_dashboard_groups_spend_by_delivery(providers, fake, recorder, owner
     client.force_login(owner)
     page = client.get("/llm/dashboard/?delivery=batch")
     assert page.status_code == 200 and "Spend per delivery" in page.content.decode()
+
+
+def _usage():
+    from llm.models import BudgetUsage
+
+    return BudgetUsage.objects.get()
+
+
+def test_a_batch_reserves_its_most_possible_cost_and_books_what_it_cost(providers, fake, recorder):
+    from llm.models import Budget
+
+    Budget.objects.create(period="month", limit_usd=Decimal("5"))
+    fake.set_default(Reply(json={"label": "ok"}, usage={"input_tokens": 1000, "output_tokens": 100}))
+    fake.set_batch_faults(polls_to_complete=2)
+    owner = "tests.Run:budget"
+    batch, = llm_batch.submit(owner=owner, handler="tests.recorder", requests=_requests(3), provider="openai",
+                              model="gpt-4o-mini")
+    items = list(batch.items.all())
+    assert all(i.reserved_usd > 0 for i in items)
+    held = sum(i.reserved_usd for i in items)
+    assert _usage().reserved_usd == held and _usage().spent_usd == 0  # held while the provider works
+    _poll_until_done(owner)
+    rows = [LLMQuery.objects.get(pk=c.query_id) for c in recorder.answers.values()]
+    usage = _usage()
+    assert usage.reserved_usd == 0
+    assert usage.spent_usd == sum(r.cost_usd for r in rows) > 0  # the batch price, not the reservation
+    assert not LLMBatchItem.objects.filter(batch__owner=owner).exclude(reserved_usd=0).exists()
+
+
+def test_a_batch_over_the_budget_is_refused_before_anything_is_sent(providers, fake, recorder):
+    from llm.errors import LLMBudgetExceeded
+    from llm.models import Budget
+
+    Budget.objects.create(period="day", limit_usd=Decimal("0.0001"))
+    with pytest.raises(LLMBudgetExceeded, match="this batch of 3 requests to openai/gpt-4o-mini"):
+        llm_batch.submit(owner="tests.Run:over", handler="tests.recorder", requests=_requests(3), provider="openai",
+                         model="gpt-4o-mini")
+    assert not LLMBatch.objects.filter(owner="tests.Run:over").exists()
+    assert not fake.requests_for("openai")
+    assert _usage().reserved_usd == 0
+
+
+def test_failed_and_cancelled_requests_release_their_share(providers, fake, recorder):
+    from llm.models import Budget
+
+    Budget.objects.create(period="month", limit_usd=Decimal("5"))
+    fake.set_default(Reply(json={"label": "ok"}, usage={"input_tokens": 1000, "output_tokens": 100}))
+    fake.set_batch_faults(fail_every=2)  # half the requests fail in the batch and are asked interactively
+    owner = "tests.Run:budget-partial"
+    llm_batch.submit(owner=owner, handler="tests.recorder", requests=_requests(4), provider="anthropic",
+                     model=MODELS["anthropic"])
+    _poll_until_done(owner)
+    assert sorted(recorder.answers) == ["k0", "k1", "k2", "k3"]
+    rows = LLMQuery.objects.filter(status="ok")
+    assert sorted(rows.values_list("delivery", flat=True)) == ["batch", "batch", "interactive", "interactive"]
+    usage = _usage()
+    assert usage.reserved_usd == 0 and usage.spent_usd == sum(r.cost_usd for r in rows)
+
+    fake.set_batch_faults(polls_to_complete=50)
+    llm_batch.submit(owner="tests.Run:budget-cancel", handler="tests.recorder", requests=_requests(2),
+                     provider="openai", model="gpt-4o-mini")
+    assert _usage().reserved_usd > 0
+    llm_batch.cancel("tests.Run:budget-cancel")
+    _poll_until_done("tests.Run:budget-cancel")
+    assert _usage().reserved_usd == 0

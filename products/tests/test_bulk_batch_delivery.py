@@ -80,3 +80,18 @@ def test_the_command_takes_delivery_batch(owner, answering):
     with pytest.raises(CommandError, match="--now runs the items here"):
         call_command("generate_product", "--text", "a dimmer", "--user", owner.username, "--now", "--delivery", "batch",
                      stdout=StringIO())
+
+
+def test_a_batch_job_over_the_budget_fails_its_items_with_the_reason(owner, answering, fake):
+    from decimal import Decimal
+
+    from llm.models import Budget
+
+    Budget.objects.create(period="day", limit_usd=Decimal("0.00001"))
+    job = bulk.create_job(owner=owner, inputs=["Glide dimmer 600 W", "Glide dimmer 400 W"], provider_name="openai",
+                          model_name="gpt-4o-mini", enqueue=False, delivery="batch")
+    assert bulk.batch_pass(job.pk) == 0
+    job.refresh_from_db()
+    assert (job.done, job.failed) == (0, 2)
+    assert all("The provider batch was not sent: Refused before sending" in i.error for i in job.items.all())
+    assert not LLMBatch.objects.for_owner(job.batch_owner).exists() and not fake.requests_for("openai")

@@ -16,8 +16,10 @@ import logging
 import time
 
 from django.db import transaction
+from django.utils import timezone
 
 from llm import batch as llm_batch
+from llm.errors import LLMError
 
 from ..models import SegmentationRun
 from .base import Run
@@ -70,7 +72,14 @@ def batch_pass(run_id: str) -> int:
                 run_one(batch_id, token)
             gathered += calls
         if gathered:
-            sent = llm_batch.submit_gathered(owner=run.batch_owner, handler=HANDLER, gathered=gathered, user=run.owner)
+            try:
+                sent = llm_batch.submit_gathered(owner=run.batch_owner, handler=HANDLER, gathered=gathered,
+                                                 user=run.owner)
+            except LLMError as exc:  # refused before anything was sent (a budget, a missing key)
+                Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+                    status=Run.Status.FAILED, updated_at=timezone.now(),
+                    error=f"The provider batch was not sent: {exc} Resume the run to try again."[:5000])
+                return 0
             if sent:
                 return sum(b.total for b in sent)
             # Everything gathered was asked in a batch already and came back without an answer the

@@ -184,3 +184,27 @@ def test_the_segment_command_takes_delivery_batch(owner, catalog, providers, dja
     assert run.delivery == "batch" and "delivery batch" in out.getvalue() and "Enqueued" in out.getvalue()
     assert len(callbacks) == 1  # the first batch pass, sent after commit; nothing was asked here
     assert not LLMQuery.objects.exists()
+
+
+def test_a_batch_run_over_the_budget_fails_with_the_reason_and_resumes(owner, catalog, smart_fake, celery_eager,
+                                                                     settings, django_capture_on_commit_callbacks):
+    from llm.models import Budget
+
+    settings.SEGMENTATION_PRODUCTS_PER_PROMPT = 25
+    budget = Budget.objects.create(period="day", limit_usd=Decimal("0.00001"))
+    run = start(owner, catalog)
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline.batch_pass(run.pk)
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert "The provider batch was not sent: Refused before sending" in run.error and "Resume the run" in run.error
+    assert not LLMBatch.objects.for_owner(run.batch_owner).exists()
+    assert not smart_fake.requests_for("openai")  # nothing was sent, nothing billed
+    from llm import definitions
+
+    budget.delete()  # the user raises the budget (here: removes it) and resumes
+    definitions.forget()
+    pipeline.resume_run(run)
+    run = drive(run, django_capture_on_commit_callbacks)
+    assert run.status == "completed", run.error
+    assert sorted(RefinedProductSegment.objects.filter(run=run).values_list("product_id", flat=True)) == catalog
