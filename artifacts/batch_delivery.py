@@ -12,6 +12,7 @@ import logging
 
 from django.db import transaction
 
+import llm
 from llm import batch as llm_batch
 from llm.errors import LLMError
 
@@ -21,6 +22,14 @@ from .models import BatchRun, NoteArtifact
 logger = logging.getLogger(__name__)
 
 HANDLER = "artifacts.batch"
+
+
+PASS_TASK = "artifacts.tasks.run_batch_pass"
+
+
+def send_pass(batch_id: int) -> None:
+    """Queue a pass after commit, by task name (the task module imports this module, not the reverse)."""
+    llm.enqueue_after_commit(PASS_TASK, batch_id)
 
 
 def run_pass(batch_id: int) -> int:
@@ -73,8 +82,6 @@ class Handler:
                 pipeline.run(artifact_id)  # the interactive path, which records the failure as usual
 
     def on_finished(self, owner) -> None:
-        from .tasks import run_batch_pass
-
         run = _run_of(owner)
         if run is None:
             return
@@ -82,4 +89,4 @@ class Handler:
             for artifact in run.artifacts.filter(status=NoteArtifact.Status.QUEUED):
                 pipeline._fail(artifact, "Cancelled before this note's call was sent.")
             return
-        transaction.on_commit(lambda: run_batch_pass.delay(run.pk))
+        send_pass(run.pk)

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+import llm
 from llm import batch as llm_batch
 from llm.errors import LLMBudgetExceeded, LLMError
 
@@ -33,15 +34,8 @@ CLAIM = 500
 
 
 def send_pass(experiment_id: int) -> None:
-    """Queue a pass after commit, by task name (evals/tasks.py imports this module, not the reverse)."""
-    from celery import current_app
-
-    def send() -> None:
-        if PASS_TASK not in current_app.tasks:
-            current_app.loader.import_default_modules()
-        current_app.tasks[PASS_TASK].delay(experiment_id)
-
-    transaction.on_commit(send)
+    """Queue a pass after commit, by task name (the task module imports this module, not the reverse)."""
+    llm.enqueue_after_commit(PASS_TASK, experiment_id)
 
 
 def waiting_on_provider(experiment_id: int) -> bool:

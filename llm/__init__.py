@@ -18,6 +18,20 @@ def stream(**kwargs):
     return _stream(**kwargs)
 
 
+def enqueue(name: str, *args) -> None:
+    """Queue the Celery task registered as ``name`` now (llm/calls/enqueue.py)."""
+    from .calls.enqueue import enqueue as _enqueue
+
+    _enqueue(name, *args)
+
+
+def enqueue_after_commit(name: str, *args) -> None:
+    """Queue the Celery task registered as ``name`` once the current transaction commits."""
+    from .calls.enqueue import enqueue_after_commit as _after
+
+    _after(name, *args)
+
+
 def new_run_id() -> str:
     from .records import new_run_id as _new_run_id
 

@@ -17,6 +17,7 @@ from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+import llm
 from llm.errors import LLMError
 
 from . import conf, pipeline
@@ -91,24 +92,14 @@ RUN_ITEM_TASK = "products.tasks.run_bulk_item"
 BATCH_PASS_TASK = "products.tasks.run_bulk_batch_pass"
 
 
-def _send(task_name: str, *args) -> None:
-    """Hand work to a worker, by task name: products/tasks.py imports this module (a task module
-    imports the work; the work never imports its task module). Looked up in Celery's registry, so
-    ``task_always_eager`` still runs it inline; autodiscovery fills the registry in a process that
-    has not imported the task module yet (a web process)."""
-    from celery import current_app
-
-    if task_name not in current_app.tasks:
-        current_app.loader.import_default_modules()  # sends import_modules: autodiscover_tasks() imports every app's tasks
-    current_app.tasks[task_name].delay(*args)
 
 
 def send_item(item_id: int) -> None:
-    _send(RUN_ITEM_TASK, item_id)
+    llm.enqueue(RUN_ITEM_TASK, item_id)  # by name: products/tasks.py imports this module, not the reverse
 
 
 def send_batch_pass(job_id: int) -> None:
-    _send(BATCH_PASS_TASK, job_id)
+    llm.enqueue(BATCH_PASS_TASK, job_id)
 
 
 def enqueue_job(job_id: int) -> None:

@@ -10,7 +10,7 @@ estimate.py), the copy/paste answers (manual.py), images (images.py), background
 
 from . import budgets, cache, concurrency, content, estimate, images, jobs, ratelimit, structured, tokens
 from .content import image_part
-from .enqueue import enqueue_after_commit
+from .enqueue import enqueue, enqueue_after_commit
 from .images import create_image_job, generate_image, image_cost, resolve_image_model
 from .jobs import create_job
 from .manual import PasteResult, pending_for, submit_answer

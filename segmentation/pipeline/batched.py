@@ -18,6 +18,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
+import llm
 from llm import batch as llm_batch
 from llm.errors import LLMError
 
@@ -34,15 +35,8 @@ OWNER_PREFIX = "segmentation.SegmentationRun:"
 
 
 def send_pass(run_id: str) -> None:
-    """Queue the next pass after commit, by task name (a task module imports the work, not the reverse)."""
-    from celery import current_app
-
-    def send() -> None:
-        if PASS_TASK not in current_app.tasks:
-            current_app.loader.import_default_modules()
-        current_app.tasks[PASS_TASK].delay(run_id)
-
-    transaction.on_commit(send)
+    """Queue a pass after commit, by task name (the task module imports this module, not the reverse)."""
+    llm.enqueue_after_commit(PASS_TASK, run_id)
 
 
 def waiting_on_provider(run: SegmentationRun) -> bool:
