@@ -574,6 +574,15 @@ def _batch_pending(call: _Call):
     return BatchPending(call.cache_key)
 
 
+def _picks_up_batch_answer(entry) -> bool:
+    """In collect mode (a batch pass, llm/calls/collect.py), a hit on an answer a provider batch delivered."""
+    from .collect import active
+
+    if active() is None or not entry.source_query_id:
+        return False
+    return LLMQuery.objects.filter(pk=entry.source_query_id, delivery="batch").exists()
+
+
 def _from_cache(call: _Call, schema) -> Completion | None:
     started = time.monotonic()
     if connection.vendor == "postgresql":
@@ -598,6 +607,12 @@ def _from_cache(call: _Call, schema) -> Completion | None:
     row.reasoning_tokens = usage.reasoning_tokens
     row.cost_usd = Decimal("0")
     row.saved_cost_usd = entry.cost_usd
+    if _picks_up_batch_answer(entry):
+        # A batch pass reading the answer its provider batch delivered: paid for (at batch prices) by
+        # the delivered row, so nothing was saved; the row says which batch it came from.
+        source = LLMQuery.objects.filter(pk=entry.source_query_id).values("provider_batch_id", "batch_custom_id").first()
+        row.delivery, row.saved_cost_usd = "batch", Decimal("0")
+        row.provider_batch_id, row.batch_custom_id = source["provider_batch_id"], source["batch_custom_id"]
     # The answer's interaction file is the one of the call that produced it.
     row.file_path, row.file_sha256 = entry.file_path, entry.file_sha256
     row.latency_ms = ms_since(started)

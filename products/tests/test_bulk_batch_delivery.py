@@ -43,6 +43,8 @@ def test_a_bulk_job_in_batch_mode_makes_the_same_products(owner, answering, fake
     paid = LLMQuery.objects.filter(purpose__startswith="products.").exclude(status="cache_hit")
     assert paid.count() == 6 and set(paid.values_list("delivery", flat=True)) == {"batch"}
     assert all(r.provider_batch_id and r.batch_custom_id for r in paid)
+    pickups = LLMQuery.objects.filter(purpose__startswith="products.", status="cache_hit")
+    assert pickups.exists() and set(pickups.values_list("delivery", "saved_cost_usd")) == {("batch", 0)}
     assert not [r for r in fake.requests_for(provider) if not r.path.startswith("/batch/")]
     # The step logs are the interactive pipeline's own.
     assert items[0].session.step_logs.count() == 3

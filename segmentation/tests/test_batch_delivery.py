@@ -55,6 +55,10 @@ def test_a_batch_run_completes_end_to_end_at_half_price(owner, catalog, smart_fa
     assert paid.count() == 8
     assert set(paid.values_list("delivery", flat=True)) == {"batch"}
     assert all(q.provider_batch_id and q.batch_custom_id for q in paid)
+    # The passes pick the delivered answers up from the answer cache: paid in the batch, nothing saved.
+    pickups = LLMQuery.objects.filter(run_id=run.pk, status="cache_hit")
+    assert pickups.exists() and set(pickups.values_list("delivery", flat=True)) == {"batch"}
+    assert all(p.saved_cost_usd == 0 and p.provider_batch_id for p in pickups)
     assert not [r for r in smart_fake.requests_for("openai") if not r.path.startswith("/batch/")]
     # One provider batch per stage round: extract, consolidate, refine.
     batches = LLMBatch.objects.for_owner(run.batch_owner)
