@@ -252,8 +252,11 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright (``playwright install`` cannot download browsers here)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect()'s own wait (5 s by default) as long as the pages' default timeout: a loaded 2-core
+    # machine running the suite in parallel can take longer than 5 s to finish a generation.
+    expect.set_options(timeout=15_000)
     if not os.path.exists(CHROMIUM):
         raise pytest.UsageError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package.")
     with sync_playwright() as pw:
