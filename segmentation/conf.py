@@ -25,6 +25,11 @@ def products_per_refinement() -> int:
     return _get("SEGMENTATION_PRODUCTS_PER_REFINEMENT", int, 40)
 
 
+def max_segments() -> int:
+    """The most segments the extract and consolidate prompts ask for (the prompts' "at most")."""
+    return max(2, _get("SEGMENTATION_MAX_SEGMENTS", int, 12))
+
+
 def max_retries() -> int:
     return _get("SEGMENTATION_MAX_RETRIES", int, 3)
 

@@ -6,6 +6,7 @@ The figures of a tiny run mean nothing: this checks that each script runs to the
 them. `make bench` (or each script alone, bench/README.md) gives the real figures.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -28,13 +29,27 @@ SCRIPTS = {
     "evals_experiment.py": ([], ["critical path", "calls, 4 in flight"]),
     "html_to_text.py": ([], ["after s", "'<a '"]),
     "markdown_render.py": ([], ["after s", "'['"]),
-    "cost_per_1k.py": (["--json"], ["batch <= 0.5x interactive on every workload: yes", '"usd_per_1k"']),
+    "cost_per_1k.py": (["--json"], ["batch <= 0.5x interactive (with and without caching) on every model: yes",
+                                     "refine stage, input dollars per 1,000 products", '"usd_per_1k"']),
 }
 NO_DATABASE = {"html_to_text.py", "markdown_render.py"}  # pure CPU: no scratch database, no --db-url
 
 
 def test_every_bench_script_is_covered():
     assert {p.name for p in (ROOT / "bench").glob("*.py")} == set(SCRIPTS)
+
+
+def _check_cost_json(out: str) -> None:
+    """cost_per_1k's last line: the four modes' dollars for the first model and the refine saving
+    (issue 21), figures that must hold even on the tiny run: batch at most half, caching cheaper."""
+    data = json.loads(out.strip().splitlines()[-1])
+    usd = data["usd_per_1k"]
+    assert data["model"] == "openai/gpt-4o-mini"
+    assert set(usd) == {"interactive", "interactive_cached", "batch", "batch_cached"}, usd
+    assert 0 < usd["batch"] <= 0.5 * usd["interactive"] * 1.001 and usd["interactive_cached"] < usd["interactive"], usd
+    assert usd["batch_cached"] < usd["batch"], usd
+    assert 0 < data["refine_input_saving"] < 1, data["refine_input_saving"]
+    assert {"anthropic/claude-haiku-4-5", "gemini/gemini-2.5-flash"} <= set(data["by_model"])
 
 
 def _admin(sql: str, db: dict) -> None:
@@ -82,6 +97,7 @@ def test_the_bench_scripts_run_in_their_tiny_configuration(django_db_blocker, tm
             assert proc.returncode == 0, f"bench/{name} --tiny exited {proc.returncode}:\n{out[-3000:]}"
             for needed in SCRIPTS[name][1]:
                 assert needed in out, f"bench/{name} --tiny did not print {needed!r}:\n{out[-3000:]}"
+        _check_cost_json((tmp_path / "cost_per_1k.py.log").read_text())
     finally:
         for proc, log in procs.values():
             if proc.poll() is None:

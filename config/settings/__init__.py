@@ -320,6 +320,9 @@ LLM_CACHE_TTL = env.int("LLM_CACHE_TTL", default=30 * 24 * 3600)  # seconds; 0 =
 LLM_CACHE_SCOPE = env.str("LLM_CACHE_SCOPE", default="user")
 if LLM_CACHE_SCOPE not in ("user", "shared"):
     raise environ.ImproperlyConfigured(f"LLM_CACHE_SCOPE must be 'user' or 'shared', got {LLM_CACHE_SCOPE!r}.")
+# Provider prompt caching (llm/prompts.py): off = no request carries a cache breakpoint (Anthropic's
+# cache_control); OpenAI and Gemini cache repeated prefixes on their own whatever this says.
+LLM_PROMPT_CACHE = env.bool("LLM_PROMPT_CACHE", default=True)
 LLM_RATE_LIMIT_MAX_WAIT = env.float("LLM_RATE_LIMIT_MAX_WAIT", default=120.0)
 LLM_LOG_ASYNC_COMMIT = env.bool("LLM_LOG_ASYNC_COMMIT", default=True)  # see llm/records/dblog.py
 # "background": interaction files are journaled on the answer path and stored by a thread;

@@ -391,7 +391,8 @@ class _Call:
         return response, row, ms_since(started)
 
     def cache_points(self, messages: list[dict]) -> list:
-        if self.prompt_cache is False:
+        # LLM_PROMPT_CACHE=off: no breakpoints anywhere (interactive, streamed or gathered for a batch).
+        if self.prompt_cache is False or not settings.LLM_PROMPT_CACHE:
             return []
         return prompts.cache_points(messages, ttl=self.prompt_cache if isinstance(self.prompt_cache, str) else None)
 
@@ -487,7 +488,8 @@ def complete(
 
     Messages rendered from templates (``llm.prompts.render``) are recorded on the row by template
     and version, and their marked stable prefixes become provider cache breakpoints:
-    ``prompt_cache`` True uses each template's lifetime, ``"5m"``/``"1h"`` sets it, False sends none.
+    ``prompt_cache`` True uses each template's lifetime, ``"5m"``/``"1h"`` sets it, False sends none
+    (as does the setting ``LLM_PROMPT_CACHE=off``, for every call).
     """
     call = prepare_call(
         purpose=purpose, messages=messages, prompt=prompt, system=system, model=model, provider=provider,

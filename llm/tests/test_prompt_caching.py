@@ -140,3 +140,23 @@ def test_the_template_module_imports_no_models_so_models_can_import_it():
     imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m for m in imported if m in ("models", "llm.models", "definitions", "llm.definitions")}, imported
+
+
+def test_the_setting_turns_prompt_caching_off_for_every_call(template_dir, providers, fake, settings):
+    from llm import batch as llm_batch
+
+    settings.LLM_PROMPT_CACHE = False
+    rendered, row = _ask("anthropic", "claude-sonnet-4-5", "a lamp")
+    _, again = _ask("anthropic", "claude-sonnet-4-5", "a dimmer")
+    sent = fake.requests_for("anthropic")
+    assert sent[0].body["messages"][0]["content"] == rendered.user  # one plain string: no cache_control
+    assert row.cache_write_input_tokens == 0 and again.cached_input_tokens == 0
+    # A call gathered for a provider batch carries no breakpoint either.
+    gathered = prompts.render("sorting", {"rules": RULES, "item": "a toaster"})
+    with llm_batch.collecting() as calls:
+        with pytest.raises(llm_batch.BatchPending):
+            complete(purpose="tests.caching", provider="anthropic", model="claude-sonnet-4-5", messages=gathered.messages)
+    assert calls[0].kwargs["cache_points"] == []
+    settings.LLM_PROMPT_CACHE = True
+    _, on = _ask("anthropic", "claude-sonnet-4-5", "a kettle")
+    assert on.cache_write_input_tokens > 1024

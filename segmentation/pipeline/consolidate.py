@@ -36,7 +36,8 @@ def build_prompt(run: SegmentationRun, inputs: list[dict], *, taxonomies: int) -
     labels = [f"T_{n}" for n in range(1, len(inputs) + 1)]
     lines = "\n".join(f"{label}: {s['name']} - {s['definition']}" for label, s in zip(labels, inputs))
     return Prompt(
-        text=prompting.render("consolidate", category=run.category_name, max_segments=MAX_SEGMENTS, segments=lines or "(none)"),
+        text=prompting.render("consolidate", category=run.category_name,
+                              max_segments=run.processing_params.get("max_segments") or MAX_SEGMENTS, segments=lines or "(none)"),
         labels=labels, schema_for=prompting.consolidate_schema, context={"taxonomies": taxonomies},
     )
 

@@ -13,7 +13,8 @@ def build_prompt(run: SegmentationRun, rows: list[tuple]) -> Prompt:
     pk_of = {label: pk for pk, label in label_of.items()}
     lines = "\n".join(prompting.product_line(label_of[pk], title, brand, desc) for pk, title, brand, desc in rows)
     return Prompt(
-        text=prompting.render("extract", category=run.category_name, max_segments=MAX_SEGMENTS, products=lines),
+        text=prompting.render("extract", category=run.category_name,
+                              max_segments=run.processing_params.get("max_segments") or MAX_SEGMENTS, products=lines),
         labels=list(pk_of), schema_for=prompting.extract_schema, pk_of=pk_of,
         context={"batch_size": len(rows), "batch_products": [r[1][:100] for r in rows]},
     )

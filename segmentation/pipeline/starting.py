@@ -61,6 +61,7 @@ def start_run(*, owner, product_ids, category: str, provider: str | None = None,
         "taxonomies_per_consolidation": conf.taxonomies_per_consolidation(),
         "products_per_refinement": conf.products_per_refinement(),
         "max_retries": conf.max_retries(),
+        "max_segments": conf.max_segments(),
         "prompt_version": prompting.VERSION,
     }
     with transaction.atomic():

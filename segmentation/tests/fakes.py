@@ -43,12 +43,35 @@ def _enum(schema, prop: str) -> list[str]:
     return []
 
 
+def _text(content) -> str:
+    """A message's text: a string, Anthropic's text blocks (split at a cache breakpoint) or Gemini's parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        content = content.get("parts") or []
+    return "".join(b.get("text") or "" for b in content or [] if isinstance(b, dict))
+
+
 def request_parts(req) -> tuple[str, dict, str]:
-    fmt = (req.body or {}).get("response_format") or {}
+    """(schema name, JSON schema, first user message) of a structured request on any of the three
+    wires: OpenAI's response_format, Anthropic's forced tool, Gemini's response_json_schema (which
+    carries no name: the schema's title stands in)."""
+    body = req.body or {}
+    if getattr(req, "route", "openai") == "anthropic":
+        tool = next(iter(body.get("tools") or []), {})
+        first = next((m.get("content") for m in body.get("messages") or [] if m.get("role") == "user"), "")
+        return tool.get("name", ""), tool.get("input_schema") or {}, _text(first)
+    if getattr(req, "route", "openai") == "gemini":
+        config = body.get("generationConfig") or body.get("generation_config") or {}
+        schema = (config.get("responseJsonSchema") or config.get("response_json_schema")
+                  or config.get("responseSchema") or {})
+        first = next((c for c in body.get("contents") or [] if c.get("role", "user") == "user"), {})
+        return str(schema.get("title") or ""), schema, _text(first)
+    fmt = body.get("response_format") or {}
     js = fmt.get("json_schema") or {}
-    messages = (req.body or {}).get("messages") or []
+    messages = body.get("messages") or []
     first_user = next((m["content"] for m in messages if m["role"] == "user"), "")
-    return js.get("name", ""), js.get("schema") or {}, first_user if isinstance(first_user, str) else ""
+    return js.get("name", ""), js.get("schema") or {}, first_user if isinstance(first_user, str) else _text(first_user)
 
 
 def extract_kind(title_line: str) -> str:
