@@ -81,7 +81,10 @@ def generate(request, note_id: int):
     if error:
         return render(request, "artifacts/_preview.html", {"note": note, "form": form, "error": error}, status=200)
     artifact = NoteArtifact.objects.get(pk=artifact.pk)
-    return render(request, "artifacts/_generated.html", {"a": artifact})
+    # The note's first artifact replaces the "nothing generated yet" line (an out-of-band delete
+    # that would find no target later, which htmx reports as an error).
+    first = not NoteArtifact.objects.filter(note=note).exclude(pk=artifact.pk).exists()
+    return render(request, "artifacts/_generated.html", {"a": artifact, "first_on_note": first})
 
 
 def status(request, pk: int):

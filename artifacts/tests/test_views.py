@@ -186,3 +186,16 @@ def test_a_safety_block_is_shown_as_the_models_refusal_and_asked_once(owner_clie
     assert artifact.status == "failed" and "The model declined: the answer was blocked (SAFETY" in card
     assert "HARM_CATEGORY_DANGEROUS_CONTENT: HIGH" in card
     assert len(fake.requests_for("gemini")) == 1  # a block is not re-asked as if the JSON were bad
+
+
+def test_only_the_first_artifact_removes_the_nothing_yet_line(owner_client, note, providers, fake, celery_eager,
+                                                             run_on_commit):
+    # An out-of-band delete with no target is an htmx error in the browser console.
+    fake.set_default(Reply(text="Summary."))
+    with run_on_commit():
+        first = owner_client.post(reverse("artifacts:generate", args=[note.pk]),
+                                  {"artifact_type": "summary", "generation_mode": "app_key"}, **HX).content.decode()
+        second = owner_client.post(reverse("artifacts:generate", args=[note.pk]),
+                                   {"artifact_type": "key_points", "generation_mode": "app_key"}, **HX).content.decode()
+    assert 'id="no-artifacts" hx-swap-oob="delete"' in first
+    assert "no-artifacts" not in second
