@@ -311,7 +311,13 @@ class ResultWriter:
         found = Q(pk__in=reported) if reported else Q(pk__in=[])
         run_ids = {ctx.run_id for _, _, _, ctx in batch if ctx.run_id}
         if run_ids:
-            found |= Q(run_id__in=run_ids, batch__in=[r.pk for r, _, _, _ in batch])
+            unreported = Q(run_id__in=run_ids, batch__in=[r.pk for r, _, _, _ in batch])
+            claimed = [r.claimed_at for r, _, _, _ in batch if r.claimed_at is not None]
+            if claimed:
+                # Made since these results were claimed: without the bound PostgreSQL read every
+                # call of the run (its run_id index) on every flush, 21 ms at 6,000 calls.
+                unreported &= Q(created_at__gte=min(claimed) - timedelta(seconds=5))
+            found |= unreported
         calls = {row["pk"]: row for row in LLMQuery.objects.filter(found).values(
             "pk", "purpose", "run_id", "batch", "status", "cost_usd", "input_tokens", "output_tokens", "latency_ms")}
         updates, links, scores = {}, [], []
