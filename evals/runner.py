@@ -350,9 +350,13 @@ class ResultWriter:
             owned = set(_update_results(updates, self.worker))
             if not owned:
                 return 0  # every claim went to another worker (this one was presumed dead); their answers win
-            ResultQuery.objects.filter(result_id__in=owned).delete()
+            # Only a result claimed before (its worker died, or it waited for a paste) can have links
+            # and scores from an earlier attempt: a first claim has nothing to delete.
+            again = [r.pk for r, _, _, _ in batch if r.pk in owned and r.attempts > 1]
+            if again:
+                ResultQuery.objects.filter(result_id__in=again).delete()
+                Score.objects.filter(result_id__in=again).exclude(source=Score.Source.HUMAN).delete()
             ResultQuery.objects.bulk_create([link for link in links if link.result_id in owned], ignore_conflicts=True)
-            Score.objects.filter(result_id__in=owned).exclude(source=Score.Source.HUMAN).delete()
             Score.objects.bulk_create([score for score in scores if score.result_id in owned])
         return len(owned)
 
