@@ -1,6 +1,6 @@
 """Bench: an N-case experiment with 3 variants against the fake provider with a model's latency.
 
-    DATABASE_URL=... python bench/evals_experiment.py [--cases 2000] [--processes 2] [--threads 16]
+    DATABASE_URL=... python bench/evals_experiment.py [--cases 2000] [--processes 4] [--threads 8]
                                                       [--latency 0.4-0.8] [--profile 150] [--tiny]
 
 The experiment (products.identify_category on synthetic cases from the demo catalog, variants
@@ -86,7 +86,7 @@ def serve_fake(latency: tuple[float, float], seed: int) -> int:
     stop.wait()
     peak = server.peak_in_flight
     server.stop()
-    print(json.dumps({**totals, "peak_in_flight": peak}), flush=True)
+    print(json.dumps({**totals, "peak_in_flight": peak, "cpu": time.process_time()}), flush=True)
     return 0
 
 
@@ -224,8 +224,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--latency", default="0.4-0.8", help="seconds, LOW-HIGH (uniform) or one value")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes")
-    parser.add_argument("--threads", type=int, default=16, help="threads per worker process")
+    parser.add_argument("--processes", type=int, default=4, help="worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="first profile N cases (cProfile)")
     parser.add_argument("--profile-out", default="", metavar="FILE", help="also save the profile (pstats) there")
     parser.add_argument("--seed", type=int, default=1)
@@ -268,7 +268,9 @@ def main() -> int:
         experiment = _experiment(args.cases, "run")
         calls = experiment.variants.count() * args.cases
         in_flight = args.processes * args.threads
+        load_before = os.getloadavg()
         wall, cpu = run_in_processes(experiment.pk, args.processes, args.threads)
+        load_after = os.getloadavg()
     finally:
         slept = fake.stop()
     from evals.models import CaseResult
@@ -281,7 +283,9 @@ def main() -> int:
     print(f"{done} of {calls} cases done")
     ratio = f"ratio {wall / critical:.2f} (target <= 1.3)" if critical else "no latency"
     print(f"wall {wall:.1f} s, critical path {critical:.1f} s, {ratio}")
-    print(f"CPU of the worker processes: {cpu / calls * 1000:.1f} ms per case")
+    print(f"CPU per case: {cpu / calls * 1000:.1f} ms in the worker processes, {slept['cpu'] / calls * 1000:.1f} ms in "
+          f"the fake's; the fake saw at most {slept['peak_in_flight']} requests at once")
+    print(f"load average (1 min) {load_before[0]:.1f} before the run, {load_after[0]:.1f} after, {os.cpu_count()} CPUs")
     from evals import summary
 
     for row in summary.summarize(experiment):

@@ -27,7 +27,8 @@ def _options(ctx):
     from .generation import LLMOptions
 
     return LLMOptions(provider=ctx.provider, model=ctx.model, user=ctx.user, run_id=ctx.run_id,
-                      fresh=not ctx.use_cache, batch=ctx.result_id, temperature=ctx.params.get("temperature"))
+                      fresh=not ctx.use_cache, batch=ctx.result_id, temperature=ctx.params.get("temperature"),
+                      debug_records=False)  # the case records the calls' ids; nobody reads a debug panel
 
 
 def _recorded(ctx, fn):
