@@ -86,6 +86,29 @@ def demo_cases() -> list[dict]:
     return cases_for_notes(Note.objects.filter(owner=owner).order_by("pk"))
 
 
+# Every text or structured artifact's call (an image's call has no text to judge).
+PURPOSES = tuple(f"artifacts.{t}" for t in ("summary", "key_points", "flashcards", "quiz", "explanation",
+                                             "code_example", "diagram", "other"))
+
+
+def input_from_call(call) -> dict:
+    """An artifact's call as a case: the artifact's request (the app's system and user prompt) and its note."""
+    from evals import PromotionError
+    from notes.models import Note
+
+    from .feedback import case_input, note_text
+    from .models import NoteArtifact
+
+    artifact = NoteArtifact.objects.filter(query_id=call.query.pk).select_related("note").first()
+    if artifact is not None:
+        return case_input(artifact)
+    note = Note.objects.filter(pk=call.context.get("note_id")).first() if call.context.get("note_id") else None
+    if note is None or not call.prompt:
+        raise PromotionError(f"Call #{call.query.pk} is not an artifact's request with its note: it cannot be a case.")
+    return {"artifact_type": call.context.get("artifact_type") or call.query.purpose.partition(".")[2],
+            "system": call.system, "prompt": call.prompt, "note": note_text(note)}
+
+
 register(Suite(
     name="artifacts.faithfulness",
     description="Artifacts from notes: does the text stay faithful to the note (LLM judge), and is it the app's shape?",
@@ -93,4 +116,5 @@ register(Suite(
     scorers=[judge(RUBRIC, name="faithfulness", input_key="note"), Scorer("schema_valid", schema_valid)],
     judge=True,
     build_cases=demo_cases,
+    purposes=PURPOSES, input_from_call=input_from_call,
 ))

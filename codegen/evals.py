@@ -48,10 +48,23 @@ def run_project(case_input: dict, ctx) -> dict:
     return files
 
 
+def input_from_call(call) -> dict:
+    """Any step's call as a case: the brief of the run it belongs to (a case is a whole chain)."""
+    from evals import PromotionError
+
+    from .models import CodegenRun
+
+    run = CodegenRun.objects.filter(run_id=call.query.run_id or call.context.get("codegen_run") or "").first()
+    if run is None:
+        raise PromotionError(f"Call #{call.query.pk} belongs to no codegen run: it cannot be a case.")
+    return {"name": run.name, "description": run.description, "stack": run.stack}
+
+
 register(Suite(
     name="codegen.parses",
     description="Chained code generation from a brief: do the Python files parse, and do their project imports resolve?",
     run=run_project,
     scorers=[Scorer("python_parses", python_parses), Scorer("imports_resolve", imports_resolve)],
     build_cases=brief_cases,
+    purposes=("codegen.step_*",), input_from_call=input_from_call,
 ))

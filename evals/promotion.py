@@ -6,6 +6,10 @@ value, the user's correction; ``evals.human_score(...)`` with the call that prod
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
 from django.db import transaction
 
 from .models import Case, Dataset, Score
@@ -40,6 +44,104 @@ def promote(*, dataset: str, input, expected=None, source: str, query_id: int | 
                   "created_by": user if getattr(user, "pk", None) else None},
     )
     return case
+
+
+@dataclass
+class LoggedCall:
+    """What a suite's ``input_from_call`` gets: the logged call and its interaction file."""
+
+    query: Any  # llm.models.LLMQuery
+    document: dict = field(default_factory=dict)
+
+    @property
+    def messages(self) -> list[dict]:
+        return list(self.document.get("messages") or [])
+
+    @property
+    def context(self) -> dict:
+        return dict(self.document.get("context") or {})
+
+    def text_of(self, role: str) -> str:
+        """The first message of ``role`` as text (multi-part contents: their text parts joined)."""
+        for message in self.messages:
+            if message.get("role") == role:
+                content = message.get("content")
+                if isinstance(content, list):
+                    return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+                return content or ""
+        return ""
+
+    @property
+    def system(self) -> str:
+        return self.text_of("system")
+
+    @property
+    def prompt(self) -> str:
+        """The call's first user message (the request, before any re-ask)."""
+        return self.text_of("user")
+
+
+def load_call(query) -> LoggedCall:
+    """The call and its interaction file ({} when the file is gone or unreadable)."""
+    from llm.records import interactions
+
+    try:
+        doc = json.loads(interactions.read(query.file_path)) if query.file_path else {}
+    except Exception:
+        doc = {}
+    return LoggedCall(query=query, document=doc if isinstance(doc, dict) else {})
+
+
+def raw_input(call: LoggedCall) -> dict:
+    """A call no suite takes, kept as its request (the dataset is a record; no suite can run it)."""
+    doc = call.document
+    if not doc:
+        return {}
+    return {"messages": call.messages, "prompt": doc.get("prompt") or "", "purpose": call.query.purpose,
+            "model": call.query.model_name, "provider": call.query.provider_name, "answer": doc.get("response")}
+
+
+def _evaluated_input(query, suite: str):
+    """The case a call answered when an experiment of ``suite`` made it (its input is the suite's already)."""
+    from .models import ResultQuery
+
+    link = (ResultQuery.objects.filter(query=query, role="answer", result__variant__experiment__suite=suite)
+            .select_related("result__case").first())
+    return link.result.case.input if link is not None else None
+
+
+def promote_call(query, *, dataset: str = "", expected=None, user=None) -> Case:
+    """A logged call as a case: of the suite named by ``dataset`` (or of a dataset of that suite),
+    else of the suite that takes the call's purpose. Its input is what that suite's ``run``
+    expects, rebuilt by the suite's ``input_from_call``; a call no suite takes keeps its raw
+    request in a dataset named after its purpose (or ``dataset``)."""
+    from . import registry
+
+    name = (dataset or "").strip()
+    suite = None
+    if name:
+        known = {s.name: s for s in registry.all_suites()}
+        suite_name = name if name in known else (
+            Dataset.objects.filter(name=name).order_by("-version").values_list("suite", flat=True).first())
+        suite = known.get(suite_name or "")
+    if suite is None:
+        suite = registry.for_purpose(query.purpose)
+    if suite is not None and not suite.takes(query.purpose):
+        raise PromotionError(f"A {query.purpose} call cannot be a case of {suite.name}: it takes calls of "
+                             f"{', '.join(suite.purposes or (suite.name,))}.")
+    call = load_call(query)
+    if suite is None:
+        case_input, target, suite_name = raw_input(call), name or query.purpose, ""
+    else:
+        target, suite_name = name or suite.name, suite.name
+        case_input = _evaluated_input(query, suite.name)
+        if case_input is None:
+            if suite.input_from_call is None:
+                raise PromotionError(f"{suite.name} cannot make a case from a single call.")
+            case_input = suite.input_from_call(call)
+    return promote(dataset=target, suite=suite_name, input=case_input, expected=expected,
+                   source=f"llm.LLMQuery:{query.pk}", query_id=query.pk, user=user,
+                   tags=[t for t in (query.model_name, query.purpose) if t])
 
 
 def human_score(*, query_id: int, scorer: str, value: float, user=None, subject: str = "",

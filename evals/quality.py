@@ -53,4 +53,7 @@ def call_panel(request, *, row) -> dict | None:
     """The promote form on a call's page, for the call's owner only."""
     if row.user_id != request.user.pk:
         return None
-    return {"promote_row": row}
+    from . import registry
+
+    suite = registry.for_purpose(row.purpose)
+    return {"promote_row": row, "promote_dataset": suite.name if suite is not None else row.purpose}

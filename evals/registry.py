@@ -24,6 +24,16 @@ class Suite:
     build_cases: Callable[[], list[dict]] | None = None  # [{"key", "input", "expected", "tags"}]
     judge: bool = False  # one of the scorers is an LLM judge (its agreement with humans is reported)
     versions: Callable[[], list[int]] | None = None  # the template versions that exist
+    # Promoting a logged call ("add to an evaluation dataset" on a call's page): the purposes of
+    # the calls this suite's cases can be made from (default: the suite's name), and how to rebuild
+    # the case input ``run`` expects from one such call (``evals.promotion.LoggedCall``: the row,
+    # its interaction file). It raises ``evals.PromotionError`` when the call cannot make a case.
+    purposes: tuple[str, ...] = ()
+    input_from_call: Callable[[Any], dict] | None = None
+
+    def takes(self, purpose: str) -> bool:
+        """Whether calls of ``purpose`` can become this suite's cases (``purposes`` may end in ``*``)."""
+        return any(purpose == p or (p.endswith("*") and purpose.startswith(p[:-1])) for p in self.purposes or (self.name,))
 
     @property
     def main_scorer(self) -> Scorer:
@@ -58,3 +68,8 @@ def get(name: str) -> Suite:
 
 def all_suites() -> list[Suite]:
     return [_SUITES[k] for k in sorted(_SUITES)]
+
+
+def for_purpose(purpose: str) -> Suite | None:
+    """The suite whose cases calls of ``purpose`` can become (None: no suite takes them)."""
+    return next((s for s in all_suites() if s.takes(purpose)), None)

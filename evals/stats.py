@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from typing import Sequence
@@ -20,12 +21,37 @@ def bootstrap_ci(values: Sequence[float], *, confidence: float = 0.95, resamples
     if n == 1 or min(values) == max(values):
         return float(values[0]), float(values[0])
     rng = random.Random(seed)
-    data = list(values)
-    means = sorted(sum(rng.choices(data, k=n)) / n for _ in range(resamples))
+    levels = sorted(set(values))
+    if len(levels) == 2:
+        means = _two_level_means(rng, values, levels, resamples)
+    else:
+        data = list(values)
+        means = sorted(sum(rng.choices(data, k=n)) / n for _ in range(resamples))
     alpha = (1 - confidence) / 2
     low = means[max(0, int(math.floor(alpha * resamples)))]
     high = means[min(resamples - 1, int(math.ceil((1 - alpha) * resamples)) - 1)]
     return low, high
+
+
+def _two_level_means(rng: random.Random, values: Sequence[float], levels: list[float], resamples: int) -> list[float]:
+    """Resample means of data with two distinct values (a right/wrong score), sorted. A resample
+    of n such values holds Binomial(n, p) of the higher one, so each resample is one draw from
+    that binomial (inverting its CDF) instead of n draws: the same bootstrap distribution, at
+    O(n + resamples log n) instead of O(n x resamples) (1.2 s per 2,000-case variant before,
+    the experiment page's largest cost)."""
+    n = len(values)
+    low, high = levels
+    k = sum(1 for v in values if v == high)
+    p = k / n
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_n = math.lgamma(n + 1)
+    cdf, total = [], 0.0
+    for x in range(n + 1):
+        total += math.exp(log_n - math.lgamma(x + 1) - math.lgamma(n - x + 1) + x * log_p + (n - x) * log_q)
+        cdf.append(total)
+    cdf[-1] = max(cdf[-1], 1.0)  # rounding must not leave a draw above the last bucket
+    draws = sorted(bisect.bisect_left(cdf, rng.random()) for _ in range(resamples))
+    return [(x * high + (n - x) * low) / n for x in draws]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -51,3 +51,11 @@ def _resume_after_worker_restart(sender=None, **kwargs):
         resume_stale_experiments.delay()
     except Exception:  # the broker may be down at start-up; `manage.py eval resume` still works
         pass
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def run_scheduled() -> dict[str, str]:
+    """The beat entry ``evals-scheduled``: an experiment per suite in EVALS_SCHEDULE (evals/scheduling.py)."""
+    from . import scheduling
+
+    return scheduling.start_scheduled()

@@ -129,44 +129,28 @@ def suite_history(request, name: str):
 
 @require_POST
 def promote_query(request, pk: int):
-    """Promote a logged call into a suite's dataset: its request as the input, the user's
-    correction (JSON or text) as the expected value."""
+    """Promote a logged call into a suite's dataset: the case input the suite's run expects,
+    rebuilt from the call (``promotion.promote_call``), the user's correction (JSON or text) as the
+    expected value."""
     import json
 
     from llm.web import get_query_for_user
 
-    from .promotion import PromotionError, promote
+    from .promotion import PromotionError, promote_call
 
     query = get_query_for_user(request, pk)
     if query.user_id != request.user.pk:
         raise Http404("No such call.")  # staff may read anyone's call; only its owner promotes it
-    suite = request.POST.get("dataset") or query.purpose
     raw = request.POST.get("expected", "").strip()
     try:
         expected = json.loads(raw) if raw else None
     except json.JSONDecodeError:
         expected = raw
     try:
-        case = promote(dataset=suite, input=_query_input(query), expected=expected, source=f"llm.LLMQuery:{query.pk}",
-                       query_id=query.pk, user=request.user, tags=[query.model_name])
+        case = promote_call(query, dataset=request.POST.get("dataset", ""), expected=expected, user=request.user)
     except PromotionError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Call #%(id)s is now case %(key)s of %(dataset)s.") % {
             "id": query.pk, "key": case.key, "dataset": case.dataset})
     return redirect(reverse("llm:call", args=[query.pk]))
-
-
-def _query_input(query) -> dict:
-    """The call's request from its interaction file (the messages it sent)."""
-    import json
-
-    from llm.records import interactions
-
-    try:
-        doc = json.loads(interactions.read(query.file_path)) if query.file_path else {}
-    except Exception:
-        doc = {}
-    return {"messages": doc.get("messages") or [], "prompt": doc.get("prompt") or "", "purpose": query.purpose,
-            "model": query.model_name, "provider": query.provider_name,
-            "answer": doc.get("response")} if doc else {}

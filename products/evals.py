@@ -8,7 +8,9 @@ provider, the model and the temperature.
 
 from __future__ import annotations
 
-from evals import register
+import re
+
+from evals import PromotionError, register
 from evals.registry import Suite
 from evals.scorers import Scorer, exact_match, fields_match
 
@@ -25,7 +27,8 @@ def _options(ctx):
     from .generation import LLMOptions
 
     return LLMOptions(provider=ctx.provider, model=ctx.model, user=ctx.user, run_id=ctx.run_id,
-                      fresh=not ctx.use_cache, batch=ctx.result_id, temperature=ctx.params.get("temperature"))
+                      fresh=not ctx.use_cache, batch=ctx.result_id, temperature=ctx.params.get("temperature"),
+                      debug_records=False)  # the case records the calls' ids; nobody reads a debug panel
 
 
 def _recorded(ctx, fn):
@@ -94,6 +97,46 @@ def map_cases() -> list[dict]:
     ]
 
 
+PRODUCT_BLOCK = re.compile(r'"""\n(.*?)\n"""', re.S)  # the product text, as both prompts quote it
+MAP_SUBCATEGORY = re.compile(r'in the subcategory "(.+?)" \(category "(.+?)"\)')
+
+
+def _session_of(query):
+    """The wizard session whose step made this call (None: another caller, e.g. bulk generation)."""
+    from .models import GenerationStepLog
+
+    log = GenerationStepLog.objects.filter(query_id=query.pk).select_related("session__subcategory__category").first()
+    return log.session if log is not None else None
+
+
+def _product_text(call) -> str:
+    session = _session_of(call.query)
+    if session is not None and session.raw_input.strip():
+        return session.raw_input
+    found = PRODUCT_BLOCK.findall(call.prompt)
+    if not found:
+        raise PromotionError(f"Call #{call.query.pk}'s request has no product text to make a case from.")
+    return found[-1]
+
+
+def identify_input_from_call(call) -> dict:
+    """A category-step call as a case: the product text it classified."""
+    return {"text": _product_text(call)}
+
+
+def map_input_from_call(call) -> dict:
+    """An attribute-step call as a case: the product text and the subcategory it was mapped in."""
+    found = MAP_SUBCATEGORY.search(call.prompt)
+    if found:
+        subcategory, category = found[1], found[2]
+    else:
+        session = _session_of(call.query)
+        if session is None or session.subcategory is None:
+            raise PromotionError(f"Call #{call.query.pk}'s request does not name the subcategory it mapped.")
+        subcategory, category = session.subcategory.name, session.subcategory.category.name
+    return {"text": _product_text(call), "category": category, "subcategory": subcategory}
+
+
 register(Suite(
     name="products.identify_category",
     description="The wizard's category step on the demo catalog: is the chosen subcategory the labelled one?",
@@ -102,6 +145,7 @@ register(Suite(
              Scorer("category_exact", exact_match, field="category")],
     template="identify_category", default_version=3, versions=lambda: _versions("identify_category"),
     build_cases=identify_cases,
+    purposes=("products.identify_category",), input_from_call=identify_input_from_call,
 ))
 
 register(Suite(
@@ -111,4 +155,5 @@ register(Suite(
     scorers=[Scorer("attributes_match", fields_match)],
     template="map_attributes", default_version=1, versions=lambda: _versions("map_attributes"),
     build_cases=map_cases,
+    purposes=("products.map_attributes",), input_from_call=map_input_from_call,
 ))

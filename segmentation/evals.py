@@ -85,6 +85,27 @@ def run_labelled(case_input: dict, ctx) -> dict:
     return answer
 
 
+def input_from_call(call) -> dict:
+    """An extract or refine call as a case: the batch of catalog products it segmented (a
+    consolidation call has no products of its own)."""
+    from evals import PromotionError
+    from products.models import Product
+
+    from .models import SegmentationBatch, SegmentationRun, Stage
+
+    stage = {"segmentation.segmentation": Stage.EXTRACT, "segmentation.refine_assignments": Stage.REFINE}.get(call.query.purpose)
+    run = SegmentationRun.objects.filter(pk=call.query.run_id).first() if call.query.run_id else None
+    batch = (SegmentationBatch.objects.filter(run=run, stage=stage, index=call.query.batch).first()
+             if run is not None and stage is not None and call.query.batch is not None else None)
+    if batch is None or not batch.product_ids:
+        raise PromotionError(f"Call #{call.query.pk} is not a segmentation batch of products: promote an extract or "
+                             "refine call, or the whole run from its results page.")
+    products = Product.objects.filter(pk__in=batch.product_ids).only("pk", "title", "brand", "description").order_by("pk")
+    return {"category": run.category_name,
+            "products": [{"key": str(p.pk), "title": p.title, "brand": p.brand, "description": p.description}
+                         for p in products]}
+
+
 register(Suite(
     name="segmentation.labelled",
     description="The segmentation pipeline on labelled products: agreement of its segments with the labels (ARI).",
@@ -92,4 +113,5 @@ register(Suite(
     scorers=[Scorer("ari", ari), Scorer("nmi", nmi), Scorer("coverage", coverage),
              Scorer("assigned_share", unassigned_share)],
     build_cases=labelled_cases,
+    purposes=("segmentation.segmentation", "segmentation.refine_assignments"), input_from_call=input_from_call,
 ))

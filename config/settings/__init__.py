@@ -249,6 +249,12 @@ CELERY_QUEUE_TIME_LIMITS = {
     "bulk": (env.int("CELERY_BULK_SOFT_TIME_LIMIT", default=3600), env.int("CELERY_BULK_TIME_LIMIT", default=3660)),
 }
 CELERY_TASK_ANNOTATIONS = (QueueTimeLimits(CELERY_QUEUE_TIME_LIMITS),)
+# Scheduled evaluations: every EVALS_SCHEDULE_INTERVAL seconds, one experiment (trigger
+# "schedule", the suite's current template version on the default provider and model) per suite
+# named here, e.g. "products.identify_category,products.map_attributes"; a suite whose previous
+# experiment is still unfinished is skipped. Each run is a point on the suite's score-over-time chart.
+EVALS_SCHEDULE = env.list("EVALS_SCHEDULE", default=[])
+EVALS_SCHEDULE_INTERVAL = env.int("EVALS_SCHEDULE_INTERVAL", default=24 * 3600)
 # Periodic jobs (`celery -A config beat -s var/celerybeat-schedule`); all of them run on the bulk
 # queue. Every entry can be switched off by setting its interval to 0.
 CELERY_BEAT_SCHEDULE = {
@@ -259,6 +265,8 @@ CELERY_BEAT_SCHEDULE = {
         ("prune-cache", "llm.tasks.prune_cache", env.int("LLM_CACHE_PRUNE_INTERVAL", default=6 * 3600)),
         ("log-retention", "ops.tasks.apply_log_retention", env.int("LLM_LOG_RETENTION_INTERVAL", default=24 * 3600)),
         ("poll-batches", "llm.tasks.poll_batches", env.int("LLM_BATCH_POLL_INTERVAL", default=60)),
+        # Scheduled evaluations (evals/scheduling.py): only when some suite is scheduled.
+        ("evals-scheduled", "evals.tasks.run_scheduled", EVALS_SCHEDULE_INTERVAL if EVALS_SCHEDULE else 0),
     ]
     if seconds > 0
 }

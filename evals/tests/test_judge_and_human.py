@@ -1,5 +1,7 @@
 """The LLM judge (logged under evals.judge), human scores on the producing call, promotion."""
 
+import json
+
 import pytest
 
 from evals import human_score, promote, registry, runner, summary
@@ -88,3 +90,41 @@ def test_promoting_a_logged_call_from_its_page(client, providers, fake, owner):
     case = Case.objects.get()
     assert case.dataset.name == "tests.echo" and case.expected == "4" and case.source_query_id == q
     assert "What is 2+2?" in case.input["prompt"]
+
+
+def test_promoting_a_bad_answer_of_an_experiment_keeps_the_cases_input(client, providers, fake, owner, identify_dataset):
+    """A wrong answer seen in an experiment, promoted from its call's page with the right answer:
+    the new case's input is the evaluated case's (what the suite's run reads), not the raw request."""
+    from django.urls import reverse
+
+    from evals import runner
+    from evals.models import CaseResult, ResultQuery
+    from evals.testing import CatalogModel
+
+    fake.set_default(CatalogModel("careless"))
+    experiment = runner.create_experiment(suite="products.identify_category", owner=owner, use_cache=False)
+    runner.work(experiment.pk, concurrency=2)
+    wrong = CaseResult.objects.filter(variant__experiment=experiment, score=0.0).select_related("case").first()
+    q = ResultQuery.objects.get(result=wrong, role="answer").query_id
+    client.force_login(owner)
+    client.post(reverse("evals:promote-query", args=[q]), {"dataset": "products.identify_category.hard",
+                                                           "expected": json.dumps(wrong.case.expected)})
+    case = Case.objects.get(dataset__name="products.identify_category.hard")
+    assert case.input == wrong.case.input and case.expected == wrong.case.expected
+    assert case.dataset.suite == "products.identify_category"
+    fake.set_default(CatalogModel("correct"))
+    again = runner.create_experiment(suite="products.identify_category", dataset=case.dataset, use_cache=False)
+    runner.work(again.pk, concurrency=1)
+    assert list(CaseResult.objects.filter(variant__experiment=again).values_list("status", "score")) == [("done", 1.0)]
+
+
+def test_a_call_the_named_suite_does_not_take_is_refused_with_a_message(client, providers, fake, owner):
+    from django.urls import reverse
+
+    from llm import complete
+
+    q = complete(purpose="tests.echo", prompt="What is 2+2?", provider="openai", model="gpt-4o-mini", user=owner).query_id
+    client.force_login(owner)
+    response = client.post(reverse("evals:promote-query", args=[q]), {"dataset": "products.identify_category"}, follow=True)
+    assert "A tests.echo call cannot be a case of products.identify_category" in response.content.decode()
+    assert not Case.objects.exists()

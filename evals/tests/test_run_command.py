@@ -1,5 +1,6 @@
 """``eval run`` on products.identify_category with the fake answering correctly and carelessly."""
 
+import dataclasses
 import json
 
 import pytest
@@ -7,6 +8,7 @@ from django.core.management import call_command
 
 from evals.models import CaseResult, Experiment, ResultQuery, Score
 from evals.testing import CatalogModel
+from llm.testing.fake_provider import Reply
 from llm.models import LLMQuery
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,3 +95,26 @@ def test_failures_are_counted_by_kind(providers, fake, identify_dataset, capsys,
     [row] = run(capsys, "--variant", "3:openai:gpt-4o-mini")
     assert row["failed"] == row["cases"] and row["score"] == 0.0
     assert list(row["failures"]) == ["rejected"] or list(row["failures"]) == ["error"], row["failures"]
+
+
+def test_a_re_asked_case_counts_and_links_every_call(providers, fake, identify_dataset, capsys):
+    """The products suites record only their calls' ids (no debug records): a case whose first
+    answer named no existing subcategory still has both calls linked and priced."""
+
+    seen = set()
+
+    def first_wrong(request):  # the first answer for each product names no subcategory; the re-ask is right
+        first = json.dumps(request.body.get("messages")[0])
+        if first not in seen:
+            seen.add(first)
+            return Reply(json={"category_id": 999999, "subcategory_id": 999999, "confidence": 0.9, "reason": "x"})
+        # The re-ask carries the first request and the retry prompt: answer the first one right.
+        return CatalogModel("correct")(dataclasses.replace(request, body={**request.body, "messages": request.body["messages"][:1]}))
+
+    fake.set_default(first_wrong)
+    [row] = run(capsys, "--variant", "3:openai:gpt-4o-mini")
+    assert row["score"] == 1.0 and row["failed"] == 0
+    results = CaseResult.objects.filter(variant__experiment=Experiment.objects.get())
+    assert set(results.values_list("calls", flat=True)) == {2}
+    assert ResultQuery.objects.filter(result__in=results, role="answer").count() == 2 * results.count()
+    assert LLMQuery.objects.count() == 2 * results.count()

@@ -40,6 +40,18 @@ def test_the_experiment_page_shows_variants_side_by_side_with_the_chart_and_disa
     assert "<script>" not in html and " onclick=" not in html and ' style="' not in html and "hx-on" not in html
 
 
+def test_the_experiment_page_names_each_variants_prompt_template_and_version(client, owner, finished):
+    import re
+
+    client.force_login(owner)
+    html = client.get(reverse("evals:experiment", args=[finished.pk])).content.decode()
+    assert '<th scope="col">Prompt template</th>' in html
+    rows = re.findall(r'<th scope="row">(v\d:openai:[\w.-]+)[^<]*(?:<span[^>]*>[^<]*</span>)?</th>\s*'
+                      r'<td class="prompt-template">(.*?)</td>', html)
+    assert rows == [("v3:openai:gpt-4o-mini", "<code>identify_category</code> v3"),
+                    ("v4:openai:gpt-4o", "<code>identify_category</code> v4")]
+
+
 def test_others_cannot_see_an_experiment(client, outsider, finished):
     client.force_login(outsider)
     assert client.get(reverse("evals:experiment", args=[finished.pk])).status_code == 404

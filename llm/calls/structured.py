@@ -91,13 +91,25 @@ def parse(text: str, schema) -> ParseResult:
         except ValidationError as exc:
             return ParseResult(error=_pydantic_error(exc), repaired=repaired)
     try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        return ParseResult(error=f"At {where}: {exc.message}", repaired=repaired)
+        validator = _validator(json.dumps(schema, sort_keys=True, default=str))
     except jsonschema.SchemaError as exc:
         return ParseResult(error=f"The schema itself is invalid: {exc.message}")
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        return ParseResult(error=f"At {where}: {error.message}", repaired=repaired)
     return ParseResult(value=value, repaired=repaired)
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str):
+    """A checked validator per distinct schema. ``jsonschema.validate`` checks the schema against
+    its metaschema on every call: 17 ms of CPU per answer for the catalog's schema (bench/evals_experiment.py
+    --profile), more than the rest of the call path; a schema is checked once here."""
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
 def _pydantic_error(exc: ValidationError) -> str:

@@ -93,27 +93,42 @@ def _records(before: int, final_id: int | None, prompt: str, *, error: str = "")
     return records
 
 
+def _arguments(step: str, messages: list[dict], schema, options: LLMOptions, template_name: str) -> dict:
+    return dict(
+        purpose=f"products.{step}",
+        messages=messages,
+        provider=options.provider or conf.default_provider() or None,
+        model=options.model or conf.default_model() or None,
+        schema=schema,
+        user=options.user if getattr(options.user, "pk", None) else None,
+        run=options.run_id or None,
+        interaction_type=step,
+        validation_retries=conf.validation_retries(),
+        template_version=template_name,
+        cache=not options.fresh,
+        batch=options.batch,
+        temperature=options.temperature,
+    )
+
+
+def _ids_only(query_ids, prompt: str, *, status: str = "ok", error: str = "") -> list[CallRecord]:
+    """``debug_records=False``: the calls' ids, without reading their rows and files back."""
+    ids = [q for q in query_ids if q]
+    if not ids:
+        return [CallRecord(query_id=None, prompt=prompt, status="failed", error=error)]
+    return [CallRecord(query_id=q, prompt=prompt, status=status, error=error if q == ids[-1] else "") for q in ids]
+
+
 def ask(step: str, messages: list[dict], schema, options: LLMOptions, template_name: str, calls: list[CallRecord]):
     from llm.calls import render_prompt
 
     prompt = render_prompt(messages)
+    if not options.debug_records:
+        return _ask_ids_only(step, messages, schema, options, template_name, calls, prompt)
     before = _last_query_id()
     try:
         result = (complete if options.stream_to is None else partial(_streamed, stream_to=options.stream_to))(
-            purpose=f"products.{step}",
-            messages=messages,
-            provider=options.provider or conf.default_provider() or None,
-            model=options.model or conf.default_model() or None,
-            schema=schema,
-            user=options.user if getattr(options.user, "pk", None) else None,
-            run=options.run_id or None,
-            interaction_type=step,
-            validation_retries=conf.validation_retries(),
-            template_version=template_name,
-            cache=not options.fresh,
-            batch=options.batch,
-            temperature=options.temperature,
-        )
+            **_arguments(step, messages, schema, options, template_name))
     except ManualAnswerPending as exc:
         calls.extend(_records(before, exc.query_id, prompt))
         raise WaitingForManualAnswer(exc.query_id, calls) from exc
@@ -131,6 +146,25 @@ def ask(step: str, messages: list[dict], schema, options: LLMOptions, template_n
         calls.extend(_records(before, exc.query_id, prompt, error=str(exc)))
         raise GenerationError(str(exc), calls=calls, query_id=exc.query_id) from exc
     calls.extend(_records(before, result.query_id, prompt))
+    return result
+
+
+def _ask_ids_only(step, messages, schema, options: LLMOptions, template_name: str, calls: list[CallRecord], prompt: str):
+    """``ask`` recording only the calls' ids (the same errors and waits)."""
+    try:
+        result = complete(**_arguments(step, messages, schema, options, template_name))
+    except ManualAnswerPending as exc:
+        calls.extend(_ids_only([exc.query_id], prompt, status="waiting_manual"))
+        raise WaitingForManualAnswer(exc.query_id, calls) from exc
+    except LLMInvalidOutputError as exc:
+        calls.extend(_ids_only([exc.query_id], prompt, status="failed", error=str(exc)))
+        raise GenerationError(
+            f"The model's answers never fit the {step.replace('_', ' ')} schema: {exc}", calls=calls, query_id=exc.query_id
+        ) from exc
+    except LLMError as exc:
+        calls.extend(_ids_only([exc.query_id], prompt, status="failed", error=str(exc)))
+        raise GenerationError(str(exc), calls=calls, query_id=exc.query_id) from exc
+    calls.extend(_ids_only(result.query_ids or [result.query_id], prompt))
     return result
 
 

@@ -22,6 +22,9 @@ class LLMOptions:
     # When set, the call streams (llm.stream) and each chunk goes to stream_to(text, attempt);
     # a llm.calls.live.StopStream raised by it stops the call (products/live.py, the content step's page).
     stream_to: Any = None
+    # False: record only the calls' ids, not their prompts and answers (evaluation runs read the
+    # ids; reading back each call's row and interaction file cost a quarter of a case's CPU).
+    debug_records: bool = True
 
 
 @dataclass
