@@ -11,7 +11,7 @@ import logging
 from django.conf import settings
 from django.db import connection, transaction
 
-from . import registry, runner
+from . import queueing, registry, runner
 from .models import Experiment
 
 logger = logging.getLogger(__name__)
@@ -25,8 +25,6 @@ def scheduled_suites() -> list[str]:
 
 def start_scheduled(names: list[str] | None = None) -> dict[str, str]:
     """Start the scheduled suites' experiments; {suite: "started #id" or why it was skipped}."""
-    from . import tasks
-
     outcome: dict[str, str] = {}
     for name in scheduled_suites() if names is None else names:
         try:
@@ -48,7 +46,7 @@ def start_scheduled(names: list[str] | None = None) -> dict[str, str]:
                 outcome[name] = f"skipped: {exc}"
                 logger.warning("Scheduled evaluation of %s not started: %s", name, exc)
                 continue
-            tasks.enqueue(experiment.pk)  # after commit, on the bulk queue (evals.tasks.* is routed there)
+            queueing.enqueue(experiment.pk)  # after commit, on the bulk queue (evals.tasks.* is routed there)
         outcome[name] = f"started #{experiment.pk}"
     return outcome
 

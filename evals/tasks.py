@@ -4,17 +4,13 @@ EVALS_CONCURRENCY cases at once for at most EVALS_TASK_SECONDS, then handing ove
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 
-from . import batch_delivery, runner
+from . import batch_delivery, queueing, runner
 from .models import Experiment
 
 
-def enqueue(experiment_id: int) -> None:
-    if Experiment.objects.filter(pk=experiment_id, delivery="batch").exists():
-        batch_delivery.send_pass(experiment_id)
-        return
-    transaction.on_commit(lambda: run_experiment.delay(experiment_id))
+enqueue = queueing.enqueue  # after commit: a batch pass (delivery=batch) or run_experiment
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=5, retry_backoff_max=60, max_retries=3)
