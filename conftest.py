@@ -88,6 +88,11 @@ def _isolated_files_and_fast_retries(settings, tmp_path):
     definitions.forget()
     yield
     definitions.forget()
+    # The background writer's queue is this test's: stored and applied while the test's storage
+    # settings still hold, and its database connection let go (llm/records/interaction_writer.py).
+    from llm.records import interaction_writer
+
+    interaction_writer.settle(timeout=30)
 
 
 @pytest.fixture
