@@ -218,6 +218,9 @@ def written(obj: Model, record: dict) -> None:
     obj._dblog_written = {**(getattr(obj, "_dblog_written", None) or {}), **_snapshot(obj, fields)}
 
 
+APPLY_LOCK_TIMEOUT_MS = 500
+
+
 @lru_cache(maxsize=256)
 def _batch_update_sql(model: type[Model], attnames: tuple, expect: tuple, n: int) -> str:
     meta, qn = model._meta, connection.ops.quote_name
@@ -252,8 +255,10 @@ def apply(records: list[dict]) -> list[dict]:
     applied: list[dict] = []
     with transaction.atomic(using=conn.alias):
         with conn.cursor() as cursor:
-            if getattr(settings, "LLM_LOG_ASYNC_COMMIT", True):
-                cursor.execute(_ASYNC)
+            # A lock held by a caller's open transaction (its own inline rollup row) must not hold
+            # the writer up while that caller waits for the queue: give up soon, retry later.
+            cursor.execute("; ".join(([_ASYNC] if getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) else [])
+                                     + [f"SET LOCAL lock_timeout = '{APPLY_LOCK_TIMEOUT_MS}ms'"]))
             for (label, attnames, expect), group in groups.items():
                 model = apps.get_model(label)
                 by_attname = {f.attname: f for f in model._meta.concrete_fields}
