@@ -315,25 +315,32 @@ class _Writer:
 
     def _apply(self, rows: list[dict]) -> None:
         conn = connections[DEFAULT_DB_ALIAS]
+        failed: list[dict] = []
         try:
             conn.close_if_unusable_or_obsolete()
             dblog.apply(rows)
         except Exception:
-            logger.exception("Could not apply %s queued row updates; kept in the journal, retried in %ss",
-                             len(rows), RETRY_EVERY)
-            try:
-                conn.close()
-            except Exception:
-                pass
-            with self.lock:
-                self.failed_rows.extend(rows)
-                self.idle.notify_all()
-            return
+            logger.exception("Could not apply a batch of %s queued row updates", len(rows))
+            self._reset(conn)
+            # One at a time, so that one update the database refuses does not hold up the others.
+            for row in rows if len(rows) > 1 else []:
+                try:
+                    dblog.apply([row])
+                except Exception:
+                    self._reset(conn)
+                    failed.append(row)
+            if len(rows) == 1:
+                failed = rows
+        if failed:
+            logger.error("%s queued row updates could not be applied (queries %s); kept in the journal, "
+                         "retried in %ss", len(failed), ", ".join(str(r["pk"]) for r in failed[:20]), RETRY_EVERY)
+        done = [r for r in rows if not any(r is f for f in failed)]
         with self.lock:
+            self.failed_rows.extend(failed)
             self.batches += 1
-            self.rows_applied += len(rows)
-            self.rows_in_flight -= len(rows)
-            for row in rows:
+            self.rows_applied += len(done)
+            self.rows_in_flight -= len(done)
+            for row in done:
                 key = row.get("_cache_key")
                 if key:
                     left = self.cache_keys.get(key, 1) - 1
@@ -342,6 +349,13 @@ class _Writer:
                     else:
                         self.cache_keys.pop(key, None)
             self._done()
+
+    @staticmethod
+    def _reset(conn) -> None:
+        try:
+            conn.close()
+        except Exception:
+            pass
 
     def _store(self, path: str, data: bytes) -> None:
         try:
