@@ -253,12 +253,19 @@ def apply(records: list[dict]) -> list[dict]:
         key = (record["model"], tuple(record["fields"]), tuple(record["expect"].items()))
         groups.setdefault(key, []).append(record)
     applied: list[dict] = []
-    with transaction.atomic(using=conn.alias):
-        with conn.cursor() as cursor:
-            # A lock held by a caller's open transaction (its own inline rollup row) must not hold
-            # the writer up while that caller waits for the queue: give up soon, retry later.
-            cursor.execute("; ".join(([_ASYNC] if getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) else [])
-                                     + [f"SET LOCAL lock_timeout = '{APPLY_LOCK_TIMEOUT_MS}ms'"]))
+    # Two round trips for the whole batch: "BEGIN; SET LOCAL …; UPDATE … RETURNING" and then "<the
+    # applied rows' statements>; COMMIT" (in autocommit mode, one message may hold the transaction's
+    # BEGIN or COMMIT: psycopg's client-side binding sends it as it is).
+    settings_sql = ([_ASYNC] if getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) else []) + [
+        # A lock held by a caller's open transaction (its own inline rollup row) must not hold
+        # the writer up while that caller waits for the queue: give up soon, retry later.
+        f"SET LOCAL lock_timeout = '{APPLY_LOCK_TIMEOUT_MS}ms'"]
+    own = not conn.in_atomic_block
+    if own:
+        conn.ensure_connection()
+    prefix = ["BEGIN"] + settings_sql if own else []
+    with conn.cursor() as cursor:
+        try:
             for (label, attnames, expect), group in groups.items():
                 model = apps.get_model(label)
                 by_attname = {f.attname: f for f in model._meta.concrete_fields}
@@ -272,10 +279,22 @@ def apply(records: list[dict]) -> list[dict]:
                         params.append(record["pk"])
                         params.extend(by_attname[a].get_db_prep_save(record["fields"][a], conn) for a in attnames)
                     params.extend(by_attname[a].get_db_prep_save(v, conn) for a, v in expect)
-                    cursor.execute(_batch_update_sql(model, attnames, tuple(a for a, _ in expect), len(chunk)), params)
+                    sql = _batch_update_sql(model, attnames, tuple(a for a, _ in expect), len(chunk))
+                    cursor.execute("; ".join(prefix + [sql]), params)
+                    for _ in prefix:
+                        cursor.nextset()
+                    prefix = []
                     changed = {r[0] for r in cursor.fetchall()}
                     applied.extend(r for r in chunk if r["pk"] in changed)
             statements = [tuple(s) for r in applied for s in r["also"]]
-            if statements:
-                cursor.execute("; ".join(s for s, _ in statements), [p for _, ps in statements for p in ps])
+            tail = ["COMMIT"] if own and not prefix else []  # prefix left: nothing was sent
+            if statements or tail:
+                cursor.execute("; ".join([s for s, _ in statements] + tail), [p for _, ps in statements for p in ps])
+        except BaseException:
+            if own and not prefix:
+                try:
+                    cursor.execute("ROLLBACK")
+                except Exception:
+                    pass
+            raise
     return applied

@@ -83,6 +83,7 @@ logger = logging.getLogger(__name__)
 RETRY_EVERY = 5.0  # s between attempts at a file or row whose write failed
 JOURNAL_TRUNCATE_AT = 8 << 20  # bytes; a journal's files already stored are skipped by repair
 BATCH_DELAY = 0.02  # s between the writer's looks at the queue while calls keep coming (LLM_WRITER_BATCH_DELAY)
+IDLE_CLOSE = 2.0  # s without work after which the writer closes its database connection
 READ_WAIT = 10.0  # s a read of the query log waits at most for this process's queued row updates
 # The tables whose reads wait for this process's queued row updates (what a queued update writes).
 WATCHED_TABLES = ("llm_llmquery", "llm_usagedaily", "llm_llmcacheentry")
@@ -233,6 +234,7 @@ class _Writer:
         self.release = False  # settle() asks the thread to give its database connection back
         self.batches = 0  # row batches applied (bench/llm_overhead.py reports rows per batch)
         self.rows_applied = 0
+        self.cpu_seconds = 0.0  # the writer thread's CPU time (bench/llm_overhead.py reports it per call)
 
     # -- the caller's side ---------------------------------------------------------------------
     def submit(self, file: tuple[str, bytes] | None = None, row: dict | None = None, cache_key: str = "") -> None:
@@ -279,9 +281,17 @@ class _Writer:
                 logger.warning("Repaired the journals of dead processes: %s", repaired)
         except Exception:
             logger.exception("Could not repair the interaction journals")
+        connected = False
         while True:
             if self.sleeping:
-                self.wake.wait(timeout=RETRY_EVERY if (self.failed or self.failed_rows) else None)
+                timeout = RETRY_EVERY if (self.failed or self.failed_rows) else None
+                if connected:
+                    timeout = min(timeout or IDLE_CLOSE, IDLE_CLOSE)
+                if not self.wake.wait(timeout=timeout) and connected:
+                    # Idle for a while: give the database connection back (an idle process holds
+                    # no server connection for its writer).
+                    self._reset(connections[DEFAULT_DB_ALIAS])
+                    connected = False
             # Batched, and polled while calls keep coming: a caller wakes the thread only when it
             # sleeps (nothing queued for a whole batch delay), so a busy caller never pays for a
             # wake-up, and the thread takes the GIL once per batch, not once per call. A flush
@@ -298,17 +308,16 @@ class _Writer:
                     rows, self.failed_rows = self.failed_rows + rows, []
                     self.retry_at = time.monotonic() + RETRY_EVERY
                 self.sleeping = not items and not rows
+            cpu = time.thread_time()
             if rows:
                 self._apply(rows)
+                connected = True
             for path, data in items:
                 self._store(path, data)
-            if self.sleeping or self.release:
-                # Idle: give the database connection back (an idle process holds no server
-                # connection for its writer, and a test database can be dropped).
-                try:
-                    connections[DEFAULT_DB_ALIAS].close()
-                except Exception:
-                    logger.exception("Could not close the writer's database connection")
+            self.cpu_seconds += time.thread_time() - cpu
+            if self.release:  # settle(): the connection goes now (a test database can then be dropped)
+                self._reset(connections[DEFAULT_DB_ALIAS])
+                connected = False
                 with self.lock:
                     self.release = False
                     self.idle.notify_all()
