@@ -18,10 +18,12 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync 
 
 
 def pytest_configure(config):
-    # Many tests look at interaction files on disk right after a call: store them on the answer
-    # path here (and in the worker processes the tests start). llm/tests/test_interaction_writer.py
-    # runs the background writer, the production default.
-    os.environ.setdefault("LLM_INTERACTION_WRITES", "inline")
+    # The production default (llm/records/interaction_writer.py), here and in the worker processes
+    # the tests start: a test reading the query log right after a call sees the final row (the
+    # read waits for the queue), a test in a transaction finalises rows inline, and each test ends
+    # with the queue applied (_isolated_files_and_fast_retries). LLM_INTERACTION_WRITES=inline runs
+    # the suite the old way.
+    os.environ.setdefault("LLM_INTERACTION_WRITES", "background")
     django_settings.LLM_INTERACTION_WRITES = os.environ["LLM_INTERACTION_WRITES"]
     engine = django_settings.DATABASES["default"]["ENGINE"]
     if "postgresql" not in engine:
@@ -88,6 +90,11 @@ def _isolated_files_and_fast_retries(settings, tmp_path):
     definitions.forget()
     yield
     definitions.forget()
+    # The background writer's queue is this test's: stored and applied while the test's storage
+    # settings still hold, and its database connection let go (llm/records/interaction_writer.py).
+    from llm.records import interaction_writer
+
+    interaction_writer.settle(timeout=30)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import io
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -298,3 +299,24 @@ def test_imports_no_generated_file_provides_are_repaired_once_at_the_end(provide
     # Finalizing again (a resumed task) makes no second repair call.
     pipeline.finalize(run)
     assert model.seen.count("imports") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_background_writer_step_costs_are_the_calls_final_rows(providers, fake, owner, settings):
+    # The final rows are queued (the writer would wait half a minute): record_usage's read of the
+    # query log waits for them (llm/records/interaction_writer.py), so the totals are the real ones.
+    from llm.records import interaction_writer
+
+    settings.LLM_INTERACTION_WRITES = "background"
+    settings.LLM_WRITER_BATCH_DELAY = 30
+    applied = interaction_writer._writer.rows_applied
+    fake.set_default(DemoModel())
+    run = pipeline.execute_run(new_run(owner).pk)
+    assert run.status == CodegenRun.Status.COMPLETED, run.log
+    assert interaction_writer._writer.rows_applied - applied >= 11  # the rows did go through the writer
+    rows = LLMQuery.objects.filter(run_id=run.run_id)
+    assert rows.count() == 11 and set(rows.values_list("status", flat=True)) == {"ok"}
+    assert run.total_tokens == sum(r.input_tokens + r.output_tokens for r in rows) > 0
+    cost = sum(r.cost_usd for r in rows)
+    assert cost > 0 and abs(run.total_cost_usd - cost) < Decimal("0.000001")  # the run's column keeps 6 places
+    assert all(s.attempts == 1 and s.tokens > 0 for s in run.steps.all())

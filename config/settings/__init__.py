@@ -333,12 +333,16 @@ if LLM_CACHE_SCOPE not in ("user", "shared"):
 LLM_PROMPT_CACHE = env.bool("LLM_PROMPT_CACHE", default=True)
 LLM_RATE_LIMIT_MAX_WAIT = env.float("LLM_RATE_LIMIT_MAX_WAIT", default=120.0)
 LLM_LOG_ASYNC_COMMIT = env.bool("LLM_LOG_ASYNC_COMMIT", default=True)  # see llm/records/dblog.py
-# "background": interaction files are journaled on the answer path and stored by a thread;
-# "inline": stored before the row is finalised (see llm/records/interaction_writer.py).
-LLM_INTERACTION_WRITES = env.str("LLM_INTERACTION_WRITES", default="inline")
+# "background": a call's interaction file and final row update are journaled on the answer path
+# (one write()) and applied by a thread; "inline": the file, then the row, before complete()
+# returns (see llm/records/interaction_writer.py).
+LLM_INTERACTION_WRITES = env.str("LLM_INTERACTION_WRITES", default="background")
 if LLM_INTERACTION_WRITES not in ("background", "inline"):
     raise environ.ImproperlyConfigured(f"LLM_INTERACTION_WRITES must be background or inline, not {LLM_INTERACTION_WRITES!r}.")
 LLM_JOURNAL_DIR = env.str("LLM_JOURNAL_DIR", default="")  # default: <STORAGE_ROOT>.journal
+# s the background writer gathers queued rows and files before it writes them (reads of the query
+# log in the same process cut it short)
+LLM_WRITER_BATCH_DELAY = env.float("LLM_WRITER_BATCH_DELAY", default=0.02)
 LLM_JOB_STALE_AFTER = env.int("LLM_JOB_STALE_AFTER", default=900)  # s; a "running" job older than this was orphaned
 # The watchdog (ops/tasks.py, every WATCHDOG_INTERVAL s): work without progress for this long is
 # re-enqueued, at most WATCHDOG_MAX_RESUMES times; after that it is marked failed with the reason.

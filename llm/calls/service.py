@@ -166,6 +166,9 @@ class _Call:
         self.lease: concurrency.Lease | None = None
         self.delivered: Delivered | None = delivered
         self.next_delivery = "interactive"
+        # complete() sets it: the final row update may go to the background writer's journal
+        # (llm/records/interaction_writer.py); a stream finalises its row inline.
+        self.defer_row = False
 
     @property
     def params(self) -> dict:
@@ -262,6 +265,9 @@ class _Call:
 
         The row's update, its rollup, the budget settlement and (``cache_answer``) the answer's
         cache entry are one transaction and one round trip to the database (see llm/records/dblog.py).
+        In background mode, a call with no budget reservation journals the file and the row's update
+        with one ``write()`` instead, and the background writer applies them
+        (llm/records/interaction_writer.py says what is promised and why budgeted calls stay inline).
         """
         error = redact_keys(error, self.api_key)  # never a key, even one a provider echoed back
         row.status = status
@@ -287,11 +293,16 @@ class _Call:
             run_id=self.run_id, interaction_type=self.interaction_type, batch=self.batch, attempt=row.attempt,
             when=row.created_at, unique=f"{self.cache_key}:{row.pk}",
         )
+        deferred = self.defer_row and reservation is None and interaction_writer.can_defer()
+        file = None
         try:
-            # Journaled now, stored by a background thread (llm/records/interaction_writer.py says what is promised).
-            row.file_path, row.file_sha256 = interaction_writer.write(
-                path, self.document(row, messages=messages, response=response, error=error, duration_ms=latency_ms)
-            )
+            document = self.document(row, messages=messages, response=response, error=error, duration_ms=latency_ms)
+            if deferred:  # journaled below with the row's update, in one write()
+                data = interactions.encode(document)
+                file = (path, data)
+                row.file_path, row.file_sha256 = path, hashlib.sha256(data).hexdigest()
+            else:  # journaled now (background mode) or stored now (inline)
+                row.file_path, row.file_sha256 = interaction_writer.write(path, document)
         except Exception:  # storage down: keep the row (with its tokens and cost) and say so
             logger.exception("Could not write the interaction file for query %s", row.pk)
             row.error = (row.error + "\n" if row.error else "") + "Interaction file could not be written."
@@ -305,6 +316,20 @@ class _Call:
             also.append(
                 answer_cache.store_statement(self.cache_key, row, response.text, vars(response.usage), cache_ttl)
             )
+        if deferred:
+            try:
+                interaction_writer.finish(row, also, file=file,
+                                          cache_key=self.cache_key if cache_answer and response is not None else "")
+                return
+            except Exception:  # the journal could not be written (disk full): both inline, as before
+                logger.exception("Could not journal the final update of query %s; writing it now", row.pk)
+                if file is not None:
+                    try:
+                        interactions.store(*file)
+                    except Exception:
+                        logger.exception("Could not write the interaction file for query %s", row.pk)
+                        row.error = (row.error + "\n" if row.error else "") + "Interaction file could not be written."
+                        row.file_path = row.file_sha256 = ""
         try:
             dblog.update(row, [a for a in also if a is not None])
         except Exception:
@@ -497,6 +522,7 @@ def complete(
         interaction_type=interaction_type, batch=batch, context=context, api_key=api_key,
         template_version=template_version, prompt_cache=prompt_cache, delivered=delivered,
     )
+    call.defer_row = True
     provider_row, model_row, msgs = call.provider, call.model, call.messages
     json_schema, schema_name, limit = call.json_schema, call.schema_name, call.max_tokens
 
@@ -587,6 +613,8 @@ def _picks_up_batch_answer(entry) -> bool:
 
 def _from_cache(call: _Call, schema) -> Completion | None:
     started = time.monotonic()
+    if interaction_writer.cache_pending(call.cache_key):
+        interaction_writer.flush_rows()  # the same request answered a moment ago: its entry is still queued
     if connection.vendor == "postgresql":
         # The lookup and the call's first log row go to the database together: on a miss the row
         # is the first attempt's, on a hit it becomes the cache_hit row.
@@ -619,7 +647,15 @@ def _from_cache(call: _Call, schema) -> Completion | None:
     row.file_path, row.file_sha256 = entry.file_path, entry.file_sha256
     row.latency_ms = ms_since(started)
     row.finished_at = timezone.now()
-    dblog.update(row, [rollups.statement(row)])
+    deferred = call.defer_row and interaction_writer.can_defer()
+    if deferred:
+        try:
+            interaction_writer.finish(row, [rollups.statement(row)])  # applied by the background writer
+        except Exception:
+            logger.exception("Could not journal the final update of query %s; writing it now", row.pk)
+            deferred = False
+    if not deferred:
+        dblog.update(row, [rollups.statement(row)])
     return Completion(
         text=entry.response_text, parsed=parsed, usage=usage, cost_usd=Decimal("0"), query_id=row.pk,
         provider=call.provider.name, model=call.model.name, latency_ms=row.latency_ms, file_path=row.file_path,

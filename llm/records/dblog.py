@@ -15,9 +15,14 @@ Several statements in one simple-protocol message run as one transaction, so the
 fail together, exactly like the ``transaction.atomic()`` block they replace. Inside a caller's
 transaction the statements just join it (no SET LOCAL). Elsewhere (SQLite, server-side binding)
 the ORM does the same work in more round trips.
+
+In background mode (llm/records/interaction_writer.py) the second write leaves the answer path:
+``deferred`` turns it into data for the call's journal, and the background writer ``apply``-s many
+calls' updates at once, each only while its row is still ``started`` (so a repair can replay it).
 """
 
 import copy
+import threading
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -104,6 +109,11 @@ def insert(obj: Model, before: tuple[str, list] | None = None):
     ``before`` is a statement (SQL, params) that returns rows, run first in the same message and
     transaction (the call's cache lookup); its first row (or None) is returned.
     """
+    with on_call_path():
+        return _insert(obj, before)
+
+
+def _insert(obj: Model, before: tuple[str, list] | None = None):
     conn = connections[DEFAULT_DB_ALIAS]
     if not _one_message(conn):
         found = None
@@ -136,6 +146,11 @@ def update(obj: Model, also: list[tuple[str, list]] = ()) -> None:
     After ``insert`` only the columns that changed since are sent (a shorter statement that
     psycopg can cache); otherwise every column, as ``save()`` does.
     """
+    with on_call_path():
+        _update(obj, also)
+
+
+def _update(obj: Model, also: list[tuple[str, list]] = ()) -> None:
     also = list(also)
     conn = connections[DEFAULT_DB_ALIAS]
     if not _one_message(conn):
@@ -160,3 +175,126 @@ def update(obj: Model, also: list[tuple[str, list]] = ()) -> None:
     if statements:
         _run(conn, statements)
     obj._dblog_written = {**(written or {}), **_snapshot(obj, fields)}
+
+
+# -- the final update of a row, applied later by the background writer -----------------------------
+# (llm/records/interaction_writer.py journals what ``deferred`` returns and hands it to ``apply``.)
+
+# Set while the call path sends its own statements (the row's insert with the cache lookup), so
+# that the read-your-own-writes hook of interaction_writer does not wait for the queue on them.
+call_path = threading.local()
+
+
+@contextmanager
+def on_call_path():
+    before = getattr(call_path, "active", False)
+    call_path.active = True
+    try:
+        yield
+    finally:
+        call_path.active = before
+
+
+def deferred(obj: Model, also: list[tuple[str, list]] = (), *, expect: dict | None = None) -> dict:
+    """What ``update(obj, also)`` would send, as data for ``apply``: the model, the primary key,
+    the changed columns' values (as Python values, see ``update``), the ``also`` statements, and
+    ``expect``: the values the row must still have for the update to apply (e.g. status "started"),
+    which makes applying the same update twice (the writer, then a repair) a no-op."""
+    fields = _columns(type(obj))
+    written = getattr(obj, "_dblog_written", None)
+    if written is not None:
+        fields = tuple(
+            f for f in fields
+            if getattr(f, "auto_now", False) or f.attname not in written or getattr(obj, f.attname) != written[f.attname]
+        )
+    values = {f.attname: f.pre_save(obj, False) for f in fields}
+    return {"model": obj._meta.label, "pk": obj.pk, "fields": values, "also": [list(s) for s in also if s is not None],
+            "expect": expect or {}}
+
+
+def written(obj: Model, record: dict) -> None:
+    """``obj``'s ``deferred`` update is on its way: its next update sends only what changes after it."""
+    fields = [f for f in _columns(type(obj)) if f.attname in record["fields"]]
+    obj._dblog_written = {**(getattr(obj, "_dblog_written", None) or {}), **_snapshot(obj, fields)}
+
+
+APPLY_LOCK_TIMEOUT_MS = 500
+
+
+@lru_cache(maxsize=256)
+def _batch_update_sql(model: type[Model], attnames: tuple, expect: tuple, n: int) -> str:
+    meta, qn = model._meta, connection.ops.quote_name
+    fields = [next(f for f in meta.concrete_fields if f.attname == a) for a in attnames]
+    casts = [f"CAST(%s AS {meta.pk.cast_db_type(connection)})"] + [f"CAST(%s AS {f.cast_db_type(connection)})" for f in fields]
+    row = "(" + ", ".join(casts) + ")"
+    names = ["pk_"] + [f"c{i}" for i in range(len(fields))]
+    sets = ", ".join(f"{qn(f.column)} = v.c{i}" for i, f in enumerate(fields))
+    where = "".join(f" AND t.{qn(next(f for f in meta.concrete_fields if f.attname == a).column)} = %s" for a in expect)
+    return (
+        f"UPDATE {qn(meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([row] * n)}) AS v({', '.join(names)}) "
+        f"WHERE t.{qn(meta.pk.column)} = v.pk_{where} RETURNING t.{qn(meta.pk.column)}"
+    )
+
+
+def apply(records: list[dict]) -> list[dict]:
+    """Apply ``deferred`` updates in one transaction: the rows' updates grouped into one
+    ``UPDATE … FROM (VALUES …)`` per set of columns, then the ``also`` statements of the rows
+    that did change, in one message. A record whose row no longer has its ``expect`` values (already
+    applied, or gone) changes nothing, its ``also`` statements included. Returns the applied records.
+
+    PostgreSQL only (the background writer is used only there)."""
+    from django.apps import apps
+
+    if not records:
+        return []
+    conn = connections[DEFAULT_DB_ALIAS]
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        key = (record["model"], tuple(record["fields"]), tuple(record["expect"].items()))
+        groups.setdefault(key, []).append(record)
+    applied: list[dict] = []
+    # Two round trips for the whole batch: "BEGIN; SET LOCAL …; UPDATE … RETURNING" and then "<the
+    # applied rows' statements>; COMMIT" (in autocommit mode, one message may hold the transaction's
+    # BEGIN or COMMIT: psycopg's client-side binding sends it as it is).
+    settings_sql = ([_ASYNC] if getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) else []) + [
+        # A lock held by a caller's open transaction (its own inline rollup row) must not hold
+        # the writer up while that caller waits for the queue: give up soon, retry later.
+        f"SET LOCAL lock_timeout = '{APPLY_LOCK_TIMEOUT_MS}ms'"]
+    own = not conn.in_atomic_block
+    if own:
+        conn.ensure_connection()
+    prefix = ["BEGIN"] + settings_sql if own else []
+    with conn.cursor() as cursor:
+        try:
+            for (label, attnames, expect), group in groups.items():
+                model = apps.get_model(label)
+                by_attname = {f.attname: f for f in model._meta.concrete_fields}
+                if not attnames:
+                    applied.extend(group)  # nothing to change on the row: only its statements
+                    continue
+                for start in range(0, len(group), 500):
+                    chunk = group[start:start + 500]
+                    params: list = []
+                    for record in chunk:
+                        params.append(record["pk"])
+                        params.extend(by_attname[a].get_db_prep_save(record["fields"][a], conn) for a in attnames)
+                    params.extend(by_attname[a].get_db_prep_save(v, conn) for a, v in expect)
+                    sql = _batch_update_sql(model, attnames, tuple(a for a, _ in expect), len(chunk))
+                    cursor.execute("; ".join(prefix + [sql]), params)
+                    for _ in prefix:
+                        cursor.nextset()
+                    prefix = []
+                    changed = {r[0] for r in cursor.fetchall()}
+                    applied.extend(r for r in chunk if r["pk"] in changed)
+            statements = [tuple(s) for r in applied for s in r["also"]]
+            tail = ["COMMIT"] if own and not prefix else []  # prefix left: nothing was sent
+            if statements or tail:
+                cursor.execute("; ".join([s for s, _ in statements] + tail), [p for _, ps in statements for p in ps])
+        except BaseException:
+            if own and not prefix:
+                try:
+                    cursor.execute("ROLLBACK")
+                except Exception:
+                    pass
+            raise
+    return applied

@@ -1,5 +1,6 @@
-"""The background interaction writer: the row is final and the file durable (journaled) before
-``complete()`` returns; a process killed right after loses nothing (llm/records/interaction_writer.py)."""
+"""The background writer: the interaction file and the final row update are durable (journaled)
+before ``complete()`` returns and applied after it; a process killed right after loses nothing,
+and this process reads its own writes (llm/records/interaction_writer.py)."""
 
 import hashlib
 import os
@@ -7,27 +8,27 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from llm.records import interaction_writer, interactions
-from llm.models import LLMQuery
+from llm.records import dblog, interaction_writer, interactions
+from llm.models import LLMCacheEntry, LLMQuery, UsageDaily
 from llm.calls import complete
 from llm.testing.fake_provider import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The child makes one call in background mode with a storage that never finishes a write (so the
-# kill surely lands between the answer and the file), prints the call's ids, and waits to be killed.
+# The child makes one call in background mode with a writer that waits a minute before it writes
+# anything (LLM_WRITER_BATCH_DELAY), so the kill surely lands between the answer and the writes;
+# it prints the call's ids and waits to be killed.
 CHILD = textwrap.dedent("""
     import os, sys, threading, django
     django.setup()
-    from llm.records import interactions
-    if os.environ.get("CHILD_STALL_STORAGE"):
-        interactions.store = lambda path, data: threading.Event().wait()
     from llm.calls.service import complete
-    result = complete(purpose="test.kill", prompt="Say ok.", provider="openai", model="gpt-4o-mini", cache=False)
+    result = complete(purpose="test.kill", prompt="Say ok.", provider="openai", model="gpt-4o-mini")
     print(result.query_id, result.file_path, flush=True)
     threading.Event().wait(60)
 """)
@@ -50,10 +51,12 @@ def _child_env(tmp_path, **extra) -> dict:
 
 def _call_and_kill(tmp_path) -> tuple[int, str]:
     child = subprocess.Popen([sys.executable, "-c", CHILD], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                             env=_child_env(tmp_path, CHILD_STALL_STORAGE="1"))
+                             env=_child_env(tmp_path, LLM_WRITER_BATCH_DELAY="60"))
     try:
         line = child.stdout.readline()
         child.send_signal(signal.SIGKILL)  # right after complete() returned
+        child.wait(timeout=30)
+        assert child.returncode == -signal.SIGKILL
     finally:
         child.kill()
         child.wait(timeout=30)
@@ -62,41 +65,123 @@ def _call_and_kill(tmp_path) -> tuple[int, str]:
     return int(query_id), file_path
 
 
-def _assert_row_final(query_id: int, tmp_path, file_path: str) -> LLMQuery:
+def _assert_left_in_the_journal(query_id: int, tmp_path, file_path: str) -> None:
+    # The writer never ran: the row is as the insert before the call left it, no file is stored,
+    # no rollup or cache entry exists -- and the journal holds all of it.
+    row = LLMQuery.objects.get(pk=query_id)
+    assert row.status == LLMQuery.Status.STARTED and row.output_tokens == 0 and not row.file_sha256
+    assert not (tmp_path / "storage" / file_path).exists()
+    assert not UsageDaily.objects.filter(purpose="test.kill").exists()
+    assert not LLMCacheEntry.objects.filter(source_query_id=query_id).exists()
+    journals = list((tmp_path / "journal").glob("*.journal"))
+    assert len(journals) == 1
+    files, rows = interaction_writer.read_records(journals[0])
+    assert [p for p, _ in files] == [file_path] and [r["pk"] for r in rows] == [query_id]
+
+
+def _assert_row_final_and_file_stored(query_id: int, tmp_path, file_path: str) -> LLMQuery:
     row = LLMQuery.objects.get(pk=query_id)
     assert row.status == LLMQuery.Status.OK and row.output_tokens > 0 and row.finished_at is not None
+    assert row.cost_usd is not None and row.cost_usd > 0 and row.latency_ms is not None
     assert row.file_path == file_path and row.file_sha256
+    on_disk = tmp_path / "storage" / file_path
+    assert hashlib.sha256(on_disk.read_bytes()).hexdigest() == row.file_sha256
+    assert f'"query_id": {query_id}'.encode() in on_disk.read_bytes()
+    day = UsageDaily.objects.get(purpose="test.kill", status="ok")
+    assert day.calls == 1 and day.output_tokens == row.output_tokens and day.cost_usd == row.cost_usd
+    entry = LLMCacheEntry.objects.get(source_query_id=query_id)  # the answer is in the cache: not paid twice
+    assert entry.file_sha256 == row.file_sha256
     return row
 
 
 @pytest.mark.django_db(transaction=True)
-def test_kill_9_after_complete_leaves_the_row_and_the_repair_command_stores_the_file(tmp_path, providers):
+def test_kill_9_after_complete_leaves_the_journal_and_the_repair_command_finishes_row_and_file(tmp_path, providers):
     query_id, file_path = _call_and_kill(tmp_path)
-    row = _assert_row_final(query_id, tmp_path, file_path)
-    on_disk = tmp_path / "storage" / file_path
-    assert not on_disk.exists()  # the storage write never finished...
-    assert list((tmp_path / "journal").glob("*.journal"))  # ...but the bytes are in the journal
+    _assert_left_in_the_journal(query_id, tmp_path, file_path)
+    saved = interaction_writer.read_records(next((tmp_path / "journal").glob("*.journal")))[1]
 
     out = subprocess.run([sys.executable, "manage.py", "llm", "repair-interactions"], cwd=ROOT, env=_child_env(tmp_path),
                          capture_output=True, text=True, check=True).stdout
-    assert "journals" in out and ": 1." in out
-    assert hashlib.sha256(on_disk.read_bytes()).hexdigest() == row.file_sha256
-    assert f'"query_id": {query_id}'.encode() in on_disk.read_bytes()
+    assert "1 files stored and 1 row updates applied from 1 journals" in out, out
+    _assert_row_final_and_file_stored(query_id, tmp_path, file_path)
     assert not list((tmp_path / "journal").glob("*.journal"))
+
+    # Idempotent: the same row update applied again (a second repair, the writer after a repair)
+    # changes nothing, its rollup and cache statements included.
+    assert dblog.apply(saved) == []
+    _assert_row_final_and_file_stored(query_id, tmp_path, file_path)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_next_process_to_start_writing_repairs_a_dead_processs_journal(tmp_path, providers):
     query_id, file_path = _call_and_kill(tmp_path)
-    row = _assert_row_final(query_id, tmp_path, file_path)
-    # A new process (a web or worker start) with a working storage: its first call repairs.
-    child = subprocess.Popen([sys.executable, "-c", CHILD.replace("threading.Event().wait(60)", "")], cwd=ROOT,
-                             stdout=subprocess.PIPE, text=True, env=_child_env(tmp_path))
+    _assert_left_in_the_journal(query_id, tmp_path, file_path)
+    # A new process (a web or worker start): its first call repairs.
+    child = subprocess.Popen([sys.executable, "-c", CHILD.replace("threading.Event().wait(60)", "").replace(
+        'purpose="test.kill", prompt="Say ok."', 'purpose="test.next", prompt="Say yes."')], cwd=ROOT, stdout=subprocess.PIPE, text=True, env=_child_env(tmp_path))
     second_id, second_path = child.communicate(timeout=120)[0].split()
-    on_disk = tmp_path / "storage" / file_path
-    assert hashlib.sha256(on_disk.read_bytes()).hexdigest() == row.file_sha256
-    assert (tmp_path / "storage" / second_path).exists()  # stored at exit (atexit flush)
+    _assert_row_final_and_file_stored(query_id, tmp_path, file_path)
+    second = LLMQuery.objects.get(pk=int(second_id))  # applied and stored at exit (atexit flush)
+    assert second.status == LLMQuery.Status.OK and interactions.verify(second_path, second.file_sha256)
+    assert (tmp_path / "storage" / second_path).exists()
     assert not list((tmp_path / "journal").glob("*.journal"))
+
+
+def _writer_asleep() -> None:
+    # A writer started by an earlier test may still be in its last look at the queue (with the
+    # earlier batch delay): wait until it sleeps, so the next submit wakes it with this test's delay.
+    from conftest import wait_until
+
+    wait_until(lambda: interaction_writer._writer.sleeping, what="the writer to sleep", timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_of_the_query_log_in_the_same_process_sees_the_final_row(settings, tmp_path, providers, fake):
+    settings.LLM_INTERACTION_WRITES = "background"
+    _writer_asleep()
+    settings.LLM_WRITER_BATCH_DELAY = 30  # the writer would wait half a minute; the read cuts it short
+    fake.set_default(Reply(text="the answer", usage={"input_tokens": 10, "output_tokens": 3}))
+    started = time.monotonic()
+    result = complete(purpose="test.ryw", prompt="Hi", provider="openai", model="gpt-4o-mini")
+    assert interaction_writer._writer.rows_in_flight == 1  # queued, not applied: off the answer path
+    row = LLMQuery.objects.get(pk=result.query_id)
+    assert row.status == "ok" and row.output_tokens == 3 and row.cost_usd == result.cost_usd and row.file_sha256
+    assert UsageDaily.objects.get(purpose="test.ryw").calls == 1
+    # The same request again is answered by the cache entry the first call queued.
+    again = complete(purpose="test.ryw", prompt="Hi", provider="openai", model="gpt-4o-mini")
+    assert again.status == LLMQuery.Status.CACHE_HIT and len(fake.requests) == 1
+    assert LLMQuery.objects.get(pk=again.query_id).status == LLMQuery.Status.CACHE_HIT
+    assert time.monotonic() - started < 10
+    assert interaction_writer.flush(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_with_a_budget_books_its_spend_before_returning(settings, tmp_path, providers, fake):
+    from llm.models import Budget, BudgetUsage
+
+    settings.LLM_INTERACTION_WRITES = "background"
+    settings.LLM_WRITER_BATCH_DELAY = 30
+    Budget.objects.create(period=Budget.Period.DAY, limit_usd=Decimal("10"))
+    fake.set_default(Reply(text="ok", usage={"input_tokens": 1000, "output_tokens": 100}))
+    result = complete(purpose="test.budget", prompt="Hi", provider="openai", model="gpt-4o-mini", cache=False)
+    assert interaction_writer._writer.rows_in_flight == 0  # finalised inline, with its settlement
+    with dblog.on_call_path():  # read without waiting for the queue: there is nothing queued
+        usage = BudgetUsage.objects.get()
+        row = LLMQuery.objects.get(pk=result.query_id)
+    assert usage.spent_usd == result.cost_usd > 0 and usage.reserved_usd == 0
+    assert row.status == "ok"
+    assert interaction_writer.flush(timeout=10)
+
+
+@pytest.mark.django_db
+def test_inside_a_callers_transaction_the_row_is_final_before_returning(settings, tmp_path, providers, fake):
+    settings.LLM_INTERACTION_WRITES = "background"
+    settings.LLM_WRITER_BATCH_DELAY = 30
+    result = complete(purpose="test.atomic", prompt="Hi", provider="openai", model="gpt-4o-mini", cache=False)
+    assert interaction_writer._writer.rows_in_flight == 0
+    with dblog.on_call_path():
+        assert LLMQuery.objects.get(pk=result.query_id).status == "ok"
+    assert interaction_writer.flush(timeout=10)
 
 
 @pytest.mark.django_db

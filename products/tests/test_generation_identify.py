@@ -79,3 +79,19 @@ def test_an_empty_catalog_says_what_to_do(providers, fake):
     with pytest.raises(GenerationError, match="no subcategories yet"):
         generation.identify_category(TEXT, OPTIONS)
     assert fake.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_background_writer_the_call_records_carry_the_final_rows(providers, fake, catalog_ready, settings):
+    from llm.records import interaction_writer
+
+    settings.LLM_INTERACTION_WRITES = "background"
+    settings.LLM_WRITER_BATCH_DELAY = 30  # a read of the query log cuts it short
+    applied = interaction_writer._writer.rows_applied
+    dimmers = catalog_ready["dimmers"]
+    fake.script(Reply(json=answer(dimmers, subcategory_id=999999)), Reply(json=answer(dimmers)))
+    choice = generation.identify_category(TEXT, OPTIONS)
+    assert interaction_writer._writer.rows_applied - applied == 2
+    assert [c.status for c in choice.calls] == ["rejected", "ok"]
+    assert all(c.input_tokens > 0 and c.output_tokens > 0 and c.cost_usd > 0 for c in choice.calls)
+    assert "999999" in choice.calls[0].raw_answer

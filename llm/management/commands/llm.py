@@ -32,8 +32,9 @@ class Command(BaseCommand):
                           help="A price file: this project's format (llm/data/prices.json) or LiteLLM's "
                                "model_prices_and_context_window.json; the format is detected.")
         sub.add_parser("providers", help="List providers and whether each is configured.")
-        sub.add_parser("repair-interactions", help="Store the interaction files left in the journals of processes "
-                       "that died before storing them (llm/records/interaction_writer.py).")
+        sub.add_parser("repair-interactions", help="Store the interaction files and apply the final row updates "
+                       "left in the journals of processes that died before writing them "
+                       "(llm/records/interaction_writer.py).")
         rb = sub.add_parser("rebuild-rollups", help="Recompute the daily usage rollup from the logged calls.")
         rb.add_argument("--start", help="YYYY-MM-DD (default: all days)")
         rb.add_argument("--end", help="YYYY-MM-DD")
@@ -63,8 +64,8 @@ class Command(BaseCommand):
     def handle_repair_interactions(self, **opts):
         from llm.records.interaction_writer import journal_dir, repair
 
-        n = repair()
-        self.stdout.write(f"Interaction files stored from the journals in {journal_dir()}: {n}.")
+        done = repair()
+        self.stdout.write(f"Journals in {journal_dir()}: {done}.")
 
     def handle_sync_prices(self, from_file=None, **opts):
         result = ensure_defaults()
