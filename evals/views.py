@@ -92,8 +92,9 @@ def _batch_summary(experiment: Experiment) -> dict | None:
 
 def experiment_progress(request, pk: int):
     experiment = get_experiment_for_user(request, pk)
+    # Polled while the experiment runs: once it ends, the page's tables are stale, so say so.
     return render(request, "evals/_progress.html", {"experiment": experiment, "progress": summary.progress(experiment),
-                                                    "batch": _batch_summary(experiment)})
+                                                    "batch": _batch_summary(experiment), "polled": True})
 
 
 @require_POST

@@ -61,7 +61,10 @@ def test_others_cannot_see_an_experiment(client, outsider, finished):
 def test_progress_polls_while_running_and_stops_when_done(client, owner, finished):
     client.force_login(owner)
     url = reverse("evals:experiment-progress", args=[finished.pk])
-    assert "hx-trigger" not in client.get(url).content.decode()
+    ended = client.get(url).content.decode()
+    assert "hx-trigger" not in ended and "Reload for the final figures" in ended  # the polled page is stale
+    page = client.get(reverse("evals:experiment", args=[finished.pk])).content.decode()
+    assert "Reload for the final figures" not in page  # a page loaded after the end is not
     Experiment.objects.filter(pk=finished.pk).update(status="running")
     html = client.get(url).content.decode()
     assert 'hx-trigger="every 2s"' in html and "120 of 120 answers" in html
