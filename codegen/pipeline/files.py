@@ -125,7 +125,6 @@ def repair(ctx, step: CodegenStep, messages: list[dict], answer_text: str, accep
     repaired: set[str] = set()
     if not failing or not conf.get("REPAIR"):
         return repaired
-    max_bytes = conf.get("MAX_FILE_BYTES")
     ctx.log(f"Repairing {len(failing)} file(s) that failed checks: {', '.join(sorted(failing))}", step,
             level="WARNING")
     errors = "\n".join(f"- {p}: {r.message}" for p, r in sorted(failing.items()))
@@ -142,21 +141,28 @@ def repair(ctx, step: CodegenStep, messages: list[dict], answer_text: str, accep
         ctx.log(f"✗ Repair call failed: {exc}", step, level="WARNING")
         return repaired
     step.repaired = True
+    for path, content in repaired_files(ctx, step, fixed, failing):
+        accepted[path][0] = content
+        results[path] = checks.check_file(path, content)
+        repaired.add(path)
+        ctx.log(f"{'✓' if not results[path].failed else '✗'} Repaired: {path} ({results[path].message})", step)
+    return repaired
+
+
+def repaired_files(ctx, step: CodegenStep, fixed: FileBatch, wanted):
+    """The (path, content) pairs of a repair answer that may replace a file: a safe path among
+    ``wanted``, no NUL byte, within MAX_FILE_BYTES; each one refused is logged and skipped."""
+    max_bytes = conf.get("MAX_FILE_BYTES")
     for spec_file in fixed.files:
         try:
             path = check_path(spec_file.path)
         except UnsafePath as exc:
             ctx.log(f"✗ Rejected repaired path {shown(spec_file.path)}: {exc}", step, level="WARNING")
             continue
-        if path not in failing or len(spec_file.content.encode("utf-8")) > max_bytes \
-                or "\x00" in spec_file.content:
+        if path not in wanted or len(spec_file.content.encode("utf-8")) > max_bytes or "\x00" in spec_file.content:
             ctx.log(f"✗ Ignored repaired file {path}: it was not one to repair", step, level="WARNING")
             continue
-        accepted[path][0] = spec_file.content
-        results[path] = checks.check_file(path, spec_file.content)
-        repaired.add(path)
-        ctx.log(f"{'✓' if not results[path].failed else '✗'} Repaired: {path} ({results[path].message})", step)
-    return repaired
+        yield path, spec_file.content
 
 
 def shown(raw) -> str:

@@ -4,10 +4,9 @@ from llm.errors import LLMError
 
 from .. import checks, conf
 from ..models import CodegenRun, CodegenStep, GeneratedFile
-from ..paths import UnsafePath, check_path
 from ..schemas import FileBatch
 from .calling import ask
-from .files import shown
+from .files import repaired_files
 from .records import record_usage
 from .steps import IMPORT_REPAIR_PROMPT, SYSTEM_PROMPT, StepFailed, render, template
 
@@ -60,16 +59,7 @@ def repair_imports(ctx, run: CodegenRun) -> None:
             ctx.log(f"✗ Import repair call failed: {exc}", step, level="WARNING")
             continue
         wanted = {f.path: f for f in files}
-        for spec_file in fixed.files:
-            try:
-                path = check_path(spec_file.path)
-            except UnsafePath as exc:
-                ctx.log(f"✗ Rejected repaired path {shown(spec_file.path)}: {exc}", step, level="WARNING")
-                continue
-            if path not in wanted or "\x00" in spec_file.content \
-                    or len(spec_file.content.encode("utf-8")) > conf.get("MAX_FILE_BYTES"):
-                ctx.log(f"✗ Ignored repaired file {path}: it was not one to repair", step, level="WARNING")
-                continue
-            GeneratedFile.objects.filter(pk=wanted[path].pk).update(content=spec_file.content, repaired=True)
+        for path, content in repaired_files(ctx, step, fixed, wanted):
+            GeneratedFile.objects.filter(pk=wanted[path].pk).update(content=content, repaired=True)
             ctx.log(f"Repaired imports: {path}", step)
         record_usage(step)

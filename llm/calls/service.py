@@ -528,9 +528,9 @@ def complete(
 
     if provider_row.kind == LLMProvider.Kind.MANUAL:
         return _manual(call, schema)
-    if cache and settings.LLM_CACHE_ENABLED and delivered is None and _gathered(call, schema, locals()):
-        raise _batch_pending(call)
     if cache and settings.LLM_CACHE_ENABLED and delivered is None:  # a batch answer is paid for: it is delivered
+        if _gathered(call, schema, template_version=template_version, validation_retries=validation_retries):
+            raise _batch_pending(call)
         hit = _from_cache(call, schema)
         if hit is not None:
             return hit
@@ -574,8 +574,11 @@ def complete(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _gathered(call: _Call, schema, args: dict) -> bool:
-    """In llm.batch collect mode, a call not answered by the cache is gathered (llm/calls/collect.py)."""
+def _gathered(call: _Call, schema, *, template_version: str, validation_retries: int | None) -> bool:
+    """In llm.batch collect mode, a call not answered by the cache is gathered (llm/calls/collect.py).
+
+    The lookup here finds no row to write: ``_from_cache`` (which logs the hit or starts the first
+    attempt's row) runs only for a call that is not gathered."""
     from . import collect
 
     gathered = collect.active()
@@ -587,8 +590,8 @@ def _gathered(call: _Call, schema, args: dict) -> bool:
         context=call.context,
         # The template part of the key, as complete() made it (a rendered template records itself): the
         # delivered call, made from these stored (plain-text) messages, must land on the same cache key.
-        template_version=args.get("template_version") or call.prompt_template or "",
-        validation_retries=args.get("validation_retries"),
+        template_version=template_version or call.prompt_template or "",
+        validation_retries=validation_retries,
         # Where the rendered templates' stable prefixes end: stored messages are plain JSON, so the
         # batch request would lose them (and Anthropic's cache_control breakpoints with them).
         cache_points=[[p.message, p.part, p.offset, p.ttl] for p in call.cache_points(call.messages)],

@@ -258,8 +258,10 @@ def stream(
     template_version: str = "",
     cache: bool = True,
     cache_ttl: int | None = None,
+    prompt_cache: "bool | str" = True,
 ) -> Stream:
-    """``complete()``, streamed: see the module docstring. Raises what ``complete()`` raises, plus
+    """``complete()``, streamed, with its arguments (all but ``delivered``, which only a provider batch
+    makes): see the module docstring. Raises what ``complete()`` raises, plus
     ``LLMStreamInterrupted`` when the provider's stream broke off."""
     from .service import prepare_call
 
@@ -268,7 +270,7 @@ def stream(
         purpose=purpose, messages=messages, prompt=prompt, system=system, model=model, provider=provider,
         schema=schema, max_tokens=max_tokens, temperature=temperature, user=user, run=run,
         interaction_type=interaction_type, batch=batch, context=context, api_key=api_key,
-        template_version=template_version,
+        template_version=template_version, prompt_cache=prompt_cache,
     )
     retries = settings.LLM_VALIDATION_RETRIES if validation_retries is None else validation_retries
     return Stream(call, schema, retries, cache, cache_ttl)

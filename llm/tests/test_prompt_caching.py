@@ -160,3 +160,16 @@ def test_the_setting_turns_prompt_caching_off_for_every_call(template_dir, provi
     settings.LLM_PROMPT_CACHE = True
     _, on = _ask("anthropic", "claude-sonnet-4-5", "a kettle")
     assert on.cache_write_input_tokens > 1024
+
+
+def test_a_stream_takes_prompt_cache_like_complete(template_dir, providers, fake):
+    from llm.calls.streaming import stream
+
+    rendered = prompts.render("sorting", {"rules": RULES, "item": "a lamp"})
+    for prompt_cache in (True, False):
+        s = stream(purpose="tests.caching", provider="anthropic", model="claude-sonnet-4-5",
+                   messages=rendered.messages, cache=False, prompt_cache=prompt_cache)
+        "".join(s)
+    cached, plain = (r.body["messages"][0]["content"] for r in fake.requests_for("anthropic"))
+    assert cached[0]["cache_control"] == {"type": "ephemeral"}
+    assert plain == rendered.user  # one plain string: no breakpoint
