@@ -30,23 +30,8 @@ def pending_for(user):
 
 def _document(row: LLMQuery, mi: ManualInteraction, answer: str, error: str = "") -> dict:
     return {
-        "metadata": {
-            "query_id": row.pk,
-            "run_id": row.run_id or None,
-            "interaction_type": row.interaction_type or None,
-            "purpose": row.purpose,
-            "batch_id": row.batch,
-            "attempt": row.attempt,
-            "provider": row.provider_name,
-            "provider_kind": "manual",
-            "model": row.model_name,
-            "timestamp": timezone.now().isoformat(),
-            "cache_key": row.cache_key,
-            "duration_ms": row.latency_ms,
-            "status": row.status,
-            "user_id": row.user_id,
-            "pasted_by": mi.answered_by_id,
-        },
+        "metadata": interactions.metadata(row, provider_kind="manual", duration_ms=row.latency_ms,
+                                          pasted_by=mi.answered_by_id),
         "prompt": mi.prompt_text,
         "messages": mi.messages,
         "schema": mi.json_schema,

@@ -38,6 +38,33 @@ def storage():
 _queued = None
 
 
+def metadata(row, **extra) -> dict:
+    """An interaction file's ``metadata`` from its LLMQuery row (the same keys for every kind of
+    call: provider calls, pasted answers), then ``extra`` (what only that kind of call knows)."""
+    from django.utils import timezone
+
+    return {
+        "query_id": row.pk,
+        "run_id": row.run_id or None,
+        "interaction_type": row.interaction_type or None,
+        "purpose": row.purpose,
+        "batch_id": row.batch,
+        "delivery": row.delivery,
+        "provider_batch_id": row.provider_batch_id or None,
+        "batch_custom_id": row.batch_custom_id or None,
+        "attempt": row.attempt,
+        "provider": row.provider_name,
+        "model": row.model_name,
+        "timestamp": timezone.now().isoformat(),
+        "cache_key": row.cache_key,
+        "prompt_template": row.prompt_template or None,
+        "status": row.status,
+        "http_status": row.http_status,
+        "user_id": row.user_id,
+        **extra,
+    }
+
+
 def read_queued_from(lookup) -> None:
     """Make ``read`` see the files ``lookup(path)`` still holds (bytes, or None when not queued)."""
     global _queued
