@@ -93,5 +93,8 @@ def test_two_workers_share_a_run_and_one_stopping_loses_nothing(stop, owner, fak
     assert done_before and all(calls_of(stage, index) == 1 for stage, index in done_before), calls
     twice = {key: n for key, n in calls.items() if n > 1}
     assert len(twice) <= (1 if stop == "SIGKILL" else 0), twice
-    assert len(fake.requests) == sum(calls.values())
+    # Every provider request has its row (the row is committed before the request is sent). A worker
+    # killed with SIGKILL between that commit and the send leaves one row whose request never left.
+    unsent = 1 if stop == "SIGKILL" else 0
+    assert sum(calls.values()) - unsent <= len(fake.requests) <= sum(calls.values()), (len(fake.requests), calls)
     assert time.monotonic() - started < 40
