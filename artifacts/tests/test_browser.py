@@ -37,6 +37,9 @@ def test_note_to_artifacts_in_chromium(page, providers, fake, owner, celery_eage
     expect(summary.locator(".markdown strong")).to_have_text("Keep")
     expect(summary.locator(".status")).to_have_text("Completed")
     assert page.evaluate("window.pwned") is None
+    # The card's last swap settles before the form is used again (a click during it once submitted
+    # the preview form natively, leaving the page on /preview/).
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
 
     # 2. Copy/paste: the prompt waits for an answer pasted from any chat LLM.
     page.get_by_label("Artifact type").select_option("flashcards")
