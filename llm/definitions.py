@@ -9,8 +9,15 @@ rarely (an admin edit), so each process keeps them and checks one version key pe
   Redis, to the shared Django cache) -- again after the transaction commits, so another
   process can't re-read the old rows in between and keep them;
 * every other process compares that version with the one its copy was loaded under before
-  using it: one Redis GET (about 0.1 ms) per ``complete()``, whose lookups share one snapshot
-  (``pinning``);
+  using it, without a round trip: each process subscribes to the version's channel (Redis
+  pub/sub), and a change publishes the new version there as well. Before using its copy a
+  process reads whatever its subscription has received (a non-blocking poll of a socket it
+  already holds: microseconds, not a GET), so a change another process committed and published
+  before this call started is seen by it, exactly as the GET saw it. Whenever the subscription
+  is (re)established -- at start, after Redis restarts or the connection drops, in a forked child
+  -- the version is read once with a GET, so nothing published while it was away is missed; while
+  there is no subscription every call GETs the version as before (about 0.1 ms). One check per
+  ``complete()``: its lookups share one snapshot (``pinning``);
 * ``QuerySet.update()`` and raw SQL send no signals: after such a write call ``forget()``
   (tests do, see the root conftest). As a safety net nothing is kept longer than
   ``MAX_AGE`` seconds.
@@ -22,6 +29,7 @@ doesn't add its connect timeout to every call.
 """
 
 import functools
+import os
 import threading
 import time
 import uuid
@@ -37,6 +45,7 @@ MAX_AGE = 30.0  # seconds; only matters for writes that bypass the signals
 VERSION_KEY = "llm:definitions:{db}:version"  # per database: test and bench databases share the Redis
 _UNAVAILABLE = object()
 RETRY_AFTER = 5.0  # seconds
+SUBSCRIBE_WAIT = 2.0  # seconds a new subscription waits for Redis to confirm it
 _down_until = 0.0
 
 _PROVIDER_FIELDS = [f.attname for f in LLMProvider._meta.concrete_fields]
@@ -64,17 +73,23 @@ def _key() -> str:
     return VERSION_KEY.format(db=connection.settings_dict.get("NAME") or "default")
 
 
-def _read_version():
-    global _redis_client, _down_until
+def _client():
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    return _redis_client
+
+
+def _get_version():
+    """The version from Redis (or the Django cache) with one round trip; _UNAVAILABLE when it can't be read."""
+    global _down_until
     if time.monotonic() < _down_until:
         return _UNAVAILABLE
     try:
         if settings.REDIS_URL:
-            if _redis_client is None:
-                import redis
-
-                _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-            return _redis_client.get(_key())
+            return _client().get(_key())
         from django.core.cache import cache
 
         return cache.get(_key())
@@ -83,12 +98,83 @@ def _read_version():
         return _UNAVAILABLE
 
 
+class _Subscription:
+    """This process's subscription to the version channel, polled (never blocking) by ``_read_version``.
+
+    ``version`` is what Redis holds, as far as the messages received so far tell; None until the
+    subscription is confirmed and the version has been read once after it."""
+
+    def __init__(self, key: str):
+        self.key, self.pid, self.version = key, os.getpid(), None
+        self.pubsub = _client().pubsub(ignore_subscribe_messages=False)
+        self.pubsub.subscribe(key)
+        self.first = True  # the first poll waits (briefly) for the subscription's confirmation
+
+    def poll(self):
+        """Apply the messages received so far; returns the version, or None when it is not known."""
+        connection = self.pubsub.connection
+        if not connection.is_connected:  # dropped: what was published meanwhile is unknown until resubscribed
+            self.first, self.version = True, None
+        elif not self.first and self.version is not None and not connection.can_read(timeout=0):
+            return self.version  # nothing received since the last look (the usual case: one select())
+        while True:
+            wait, self.first = (SUBSCRIBE_WAIT if self.first else 0.0), False
+            message = self.pubsub.get_message(timeout=wait)
+            if message is None:
+                return self.version
+            if message["type"] == "subscribe":  # (re)subscribed: what was published before is unknown
+                version = _get_version()
+                self.version = None if version is _UNAVAILABLE else (version or b"")
+            elif message["type"] == "message":
+                self.version = message["data"]
+
+    def close(self) -> None:
+        try:
+            self.pubsub.close()
+        except Exception:
+            pass
+
+
+_subscription: "_Subscription | None" = None
+_subscription_down_until = 0.0
+_poll_lock = threading.Lock()
+
+
+def _read_version():
+    """The version another process last published: from the subscription when it is up, else a GET."""
+    global _subscription, _subscription_down_until
+    if not settings.REDIS_URL or not getattr(settings, "LLM_DEFINITIONS_SUBSCRIBE", True):
+        return _get_version()
+    with _poll_lock:  # one thread polls the shared connection at a time
+        sub, key = _subscription, _key()
+        if sub is not None and (sub.pid != os.getpid() or sub.key != key):
+            if sub.pid == os.getpid():
+                sub.close()  # another database (tests): a new channel
+            _subscription = sub = None  # a forked child must not read its parent's socket
+        if sub is None and time.monotonic() >= _subscription_down_until:
+            try:
+                _subscription = sub = _Subscription(key)
+            except Exception:
+                _subscription_down_until = time.monotonic() + RETRY_AFTER
+        if sub is not None:
+            try:
+                version = sub.poll()
+                if version is not None:
+                    return version or None
+            except Exception:  # Redis went away: GET per call until the subscription is back
+                sub.close()
+                _subscription, _subscription_down_until = None, time.monotonic() + RETRY_AFTER
+    return _get_version()
+
+
 def _write_version() -> None:
     version = uuid.uuid4().hex.encode()
     try:
         if settings.REDIS_URL:
-            _read_version()  # makes sure the client exists
-            _redis_client.set(_key(), version)
+            pipe = _client().pipeline(transaction=True)  # the key first: a subscriber that reads it sees the new one
+            pipe.set(_key(), version)
+            pipe.publish(_key(), version)
+            pipe.execute()
         else:
             from django.core.cache import cache
 

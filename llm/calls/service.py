@@ -36,9 +36,12 @@ from ..records.pricing import prompt_cache_saving
 from ..records import dblog, interaction_writer
 from .tokens import count_input_tokens
 from ..providers import ProviderRequest, ProviderResponse, Usage, client_for, resolve_model, resolve_target
-from ..providers.base import redact_keys
+from ..providers.base import on_before_send, redact_keys
 
 logger = logging.getLogger(__name__)
+
+# The row's overlapped insert (attempt_once) is settled right before an SDK client sends.
+on_before_send(dblog.settle_pending)
 
 RETRY_TEMPLATE = "shared_retry"  # llm/prompts/shared_retry_v0.yaml: the re-ask when an answer does not fit the schema
 
@@ -179,13 +182,27 @@ class _Call:
             params["schema_name"] = self.schema_name
         return params
 
-    def new_row(self, status: str) -> LLMQuery:
-        """The attempt's log row, committed before the call."""
+    def new_row(self, status: str, *, nowait: bool = False) -> LLMQuery:
+        """The attempt's log row, committed before the call. ``nowait``: its INSERT is only sent
+        (dblog.insert_nowait); ``_settle_row`` (at the latest right before the request leaves, or
+        before anything else reads ``row.pk``) waits for it."""
         if self.first_row is not None:
             row, self.first_row = self.first_row, None  # already written, as STARTED, with the lookup
             row.status = status
             return row
-        return self._write_row(status)[0]
+        return self._write_row(status, nowait=nowait)[0]
+
+    def _settle_row(self, row: LLMQuery) -> None:
+        """The row's overlapped INSERT has its answer (a no-op when it was not overlapped); a refused
+        one raises its database error here, and nothing more is done for this attempt."""
+        if row.pk is None:
+            try:
+                dblog.settle_pending()
+            except BaseException:
+                dblog.discard_pending()
+                raise
+        if row.pk is not None and (not self.query_ids or self.query_ids[-1] != row.pk):
+            self.query_ids.append(row.pk)  # (the send hook may have settled it: listed here either way)
 
     def first_row_with_lookup(self, cache_lookup: tuple[str, list]):
         """Write the first attempt's row (STARTED) in the same message as the cache lookup (one round
@@ -193,7 +210,8 @@ class _Call:
         self.first_row, found = self._write_row(LLMQuery.Status.STARTED, before=cache_lookup)
         return found
 
-    def _write_row(self, status: str, before: tuple[str, list] | None = None) -> tuple[LLMQuery, Any]:
+    def _write_row(self, status: str, before: tuple[str, list] | None = None,
+                   nowait: bool = False) -> tuple[LLMQuery, Any]:
         self.attempt += 1
         row = LLMQuery(
             user=self.user if getattr(self.user, "pk", None) else None,
@@ -215,6 +233,8 @@ class _Call:
             provider_batch_id=self.delivered.provider_batch_id if self.delivered else "",
             batch_custom_id=self.delivered.custom_id if self.delivered else "",
         )
+        if nowait and before is None and dblog.insert_nowait(row):
+            return row, None  # query_ids gets it in _settle_row
         found = dblog.insert(row, before=before)  # committed before the call: a crash during it still leaves this row
         self.query_ids.append(row.pk)
         return row, found
@@ -248,6 +268,7 @@ class _Call:
         with one ``write()`` instead, and the background writer applies them
         (llm/records/interaction_writer.py says what is promised and why budgeted calls stay inline).
         """
+        self._settle_row(row)
         error = redact_keys(error, self.api_key)  # never a key, even one a provider echoed back
         row.status = status
         row.error = error[:5000]
@@ -336,6 +357,7 @@ class _Call:
         gated = bool(self.model.max_concurrent)
         if not (has_budgets or limited or gated):
             return
+        self._settle_row(row)  # the reservation is a transaction on the same connection
         n_in = count_input_tokens(messages, self.json_schema) if has_budgets or limited else 0
         try:
             if has_budgets:
@@ -368,15 +390,24 @@ class _Call:
             lease.release()
 
     def attempt_once(self, messages: list[dict]) -> tuple[ProviderResponse, LLMQuery, int]:
-        row = self.new_row(LLMQuery.Status.STARTED)
-        client = client_for(self.provider, api_key=self.api_key)
-        client.prepare()
-        self._admit(row, messages)
-        request = ProviderRequest(
-            model=self.model.name, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
-            json_schema=self.json_schema, schema_name=self.schema_name or "response",
-            cache_points=self.cache_points(messages),
-        )
+        # The row's INSERT travels while the request is built: the SDK clients settle it right
+        # before the request's first byte leaves (providers.base.before_send), so the row is in the
+        # database before the provider sees the call; other clients settle it here, before execute.
+        row = self.new_row(LLMQuery.Status.STARTED, nowait=True)
+        try:
+            client = client_for(self.provider, api_key=self.api_key)
+            client.prepare()
+            if not client.settles_before_send:
+                self._settle_row(row)
+            self._admit(row, messages)
+            request = ProviderRequest(
+                model=self.model.name, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
+                json_schema=self.json_schema, schema_name=self.schema_name or "response",
+                cache_points=self.cache_points(messages),
+            )
+        except BaseException:
+            self._settle_row(row)  # never leave a statement in flight on the connection
+            raise
         started = time.monotonic()
         try:
             try:
@@ -384,14 +415,20 @@ class _Call:
             finally:  # the next request may go while this one's answer is parsed and logged
                 self._release_lease()
         except ProviderCallError as exc:
+            self._settle_row(row)  # the database refused the row (and the send hook stopped the request): that error
             self.finish_row(row, messages=messages, response=None, status=exc.status, error=str(exc),
                             latency_ms=ms_since(started), http_status=exc.http_status)
             exc.query_id = row.pk
             raise
         except Exception as exc:  # an SDK surprise: log it as an error attempt, never lose the row
+            self._settle_row(row)
             self.finish_row(row, messages=messages, response=None, status=LLMQuery.Status.ERROR,
                             error=f"{type(exc).__name__}: {exc}", latency_ms=ms_since(started))
             raise LLMError(f"{self.provider.name} call failed unexpectedly: {type(exc).__name__}: {exc}", query_id=row.pk) from exc
+        except BaseException:
+            self._settle_row(row)
+            raise
+        self._settle_row(row)  # a no-op unless the client never sent (settles_before_send was wrong)
         return response, row, ms_since(started)
 
     def cache_points(self, messages: list[dict]) -> list:
@@ -457,6 +494,7 @@ def prepare_call(*, purpose: str, messages=None, prompt=None, system=None, model
     return call
 
 
+@definitions.pinning  # the whole call (its checks, budgets and pricing) uses one snapshot of the definitions
 def complete(
     *,
     purpose: str,

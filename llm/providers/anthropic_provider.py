@@ -4,6 +4,7 @@ from typing import Iterator
 import anthropic
 
 from .base import (
+    send_hooks,
     STOP_CONTEXT, STOP_PAUSED, STOP_REFUSED, Provider, ProviderRequest, ProviderResponse, Usage, cached_client,
     translate_sdk_errors,
 )
@@ -13,12 +14,14 @@ from .streams import ProviderStream
 class AnthropicProvider(Provider):
     kind = "anthropic"
     label = "Anthropic"
+    settles_before_send = True
 
     def client(self) -> anthropic.Anthropic:
         return cached_client(
             self.kind, self.base_url, self.api_key, self.timeout,
             lambda: anthropic.Anthropic(
-                api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0
+                api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0,
+                http_client=anthropic.DefaultHttpxClient(event_hooks=send_hooks()),
             ),
         )
 

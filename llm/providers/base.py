@@ -109,6 +109,27 @@ def download(url: str, *, timeout: float | None, max_bytes: int) -> bytes:
 
 MAX_IMAGE_DOWNLOAD_BYTES = 50 * 1024 * 1024
 
+# Called (in the calling thread) right before an SDK client sends a request's first byte: the httpx
+# "request" event hook of every client the SDK-backed providers build (``send_hooks``). llm.calls
+# registers the settling of the call's overlapped row insert (llm/records/dblog.py), so the row is
+# committed before the provider sees the request; a hook that raises stops the send.
+_BEFORE_SEND: list = []
+
+
+def on_before_send(func) -> None:
+    if func not in _BEFORE_SEND:
+        _BEFORE_SEND.append(func)
+
+
+def before_send(request=None) -> None:
+    for func in _BEFORE_SEND:
+        func()
+
+
+def send_hooks() -> dict:
+    """``event_hooks`` for an httpx client built for an SDK."""
+    return {"request": [before_send]}
+
 _CLIENTS: dict[tuple, object] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -134,6 +155,9 @@ class Provider(ABC):
     """Subclasses set ``kind`` and implement ``execute``; ``ping`` is optional."""
 
     kind: str = ""
+    # True when the SDK client calls ``before_send`` right before it sends (see ``send_hooks``);
+    # otherwise the call path settles the row's insert before ``execute``.
+    settles_before_send: bool = False
 
     def __init__(self, config, *, api_key: str | None = None, timeout: float | None = None):
         self.config = config  # an llm.models.LLMProvider

@@ -9,6 +9,7 @@ from google.genai import types
 
 from ..errors import ProviderCallError
 from .base import (
+    send_hooks,
     STOP_BLOCKED, STOP_NO_ANSWER, Provider, ProviderRequest, ProviderResponse, Usage, cached_client, connection_error, error_for_status,
     sdk_error_body, timeout_error,
 )
@@ -19,9 +20,11 @@ from .streams import ProviderStream
 class GeminiProvider(Provider):
     kind = "gemini"
     label = "Google Gemini"
+    settles_before_send = True
 
     def client(self) -> genai.Client:
-        options: dict = {"retry_options": types.HttpRetryOptions(attempts=1)}
+        options: dict = {"retry_options": types.HttpRetryOptions(attempts=1),
+                         "client_args": {"event_hooks": send_hooks()}}
         if self.base_url:
             options["base_url"] = self.base_url
         if self.timeout:

@@ -7,6 +7,7 @@ import orjson
 
 from ..errors import ProviderCallError
 from .base import (
+    send_hooks,
     MAX_IMAGE_DOWNLOAD_BYTES, STOP_BLOCKED, STOP_REFUSED, BilledCallError, Provider, ProviderRequest, ProviderResponse,
     Usage, cached_client, download, translate_sdk_errors,
 )
@@ -17,13 +18,15 @@ from .streams import ProviderStream
 class OpenAIProvider(Provider):
     kind = "openai"
     label = "OpenAI"
+    settles_before_send = True
 
     def client(self) -> openai.OpenAI:
         # The service retries (and logs each attempt), so the SDK must not retry on its own.
         return cached_client(
             self.kind, self.base_url, self.api_key, self.timeout,
             lambda: openai.OpenAI(
-                api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0
+                api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout, max_retries=0,
+                http_client=openai.DefaultHttpxClient(event_hooks=send_hooks()),
             ),
         )
 

@@ -22,7 +22,9 @@ calls' updates at once, each only while its row is still ``started`` (so a repai
 """
 
 import copy
+import select
 import threading
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -132,6 +134,103 @@ def _insert(obj: Model, before: tuple[str, list] | None = None):
     obj._state.db = conn.alias
     obj._dblog_written = _snapshot(obj, fields)
     return found[0] if found else None
+
+
+# -- the row's insert, overlapped with the building of the provider request ---------------------------
+# ``insert_nowait`` sends the INSERT (one simple-protocol message, as ``insert`` does) and returns at
+# once; ``settle_pending`` reads its result. The call path settles it right before the request's
+# first byte leaves (the SDK clients' httpx "request" hook, llm/providers/base.py ``before_send``),
+# so the row is still committed before the provider is called -- the database does its part while
+# the SDK builds the request. Until then the connection has a statement in flight: any other
+# statement through Django (the execute wrapper below) settles it first.
+
+class _Pending:
+    __slots__ = ("obj", "fields", "query", "started", "error")
+
+    def __init__(self, obj, fields, query):
+        self.obj, self.fields, self.query, self.started, self.error = obj, fields, query, time.monotonic(), None
+
+
+def _settle_first(execute, sql, params, many, context):
+    if getattr(context["connection"], "_llm_pending_insert", None) is not None:
+        settle_pending(context["connection"])
+    return execute(sql, params, many, context)
+
+
+def insert_nowait(obj: Model) -> bool:
+    """Send ``obj``'s INSERT without waiting for it (True), or nothing (False: not PostgreSQL with
+    client-side binding in autocommit mode, or a statement already in flight: use ``insert``).
+    The primary key is set by ``settle_pending``, which must come before anything else uses the
+    connection or ``obj.pk``."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if (not getattr(settings, "LLM_OVERLAP_INSERT", True) or not _one_message(conn) or conn.in_atomic_block
+            or getattr(conn, "_llm_pending_insert", None) is not None):
+        return False
+    from psycopg import ClientCursor
+
+    fields = _columns(type(obj))
+    with conn.wrap_database_errors:
+        conn.close_if_health_check_failed()
+        conn.ensure_connection()
+        if _settle_first not in conn.execute_wrappers:
+            conn.execute_wrappers.insert(0, _settle_first)
+        raw = conn.connection
+        statements = ([(_ASYNC, [])] if getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) else []) + [
+            (_insert_sql(type(obj)), _prepared(conn, obj, fields, True))]
+        query = ClientCursor(raw).mogrify("; ".join(s for s, _ in statements), [p for _, ps in statements for p in ps])
+        pgconn = raw.pgconn
+        pgconn.send_query(query.encode())
+        while pgconn.flush():  # the whole message must be on its way (a big row: more than one write)
+            select.select([], [pgconn.socket], [], 5.0)
+    conn._llm_pending_insert = _Pending(obj, fields, query)
+    return True
+
+
+def settle_pending(conn=None) -> None:
+    """Read the result of this thread's ``insert_nowait`` (nothing when none is in flight): the row
+    is then committed and ``obj.pk`` set. A refused insert raises its database error (again on every
+    later call, until ``discard_pending``), so nothing is sent for a call whose row does not exist."""
+    from psycopg import errors, pq
+
+    conn = conn or connections[DEFAULT_DB_ALIAS]
+    pending = getattr(conn, "_llm_pending_insert", None)
+    if pending is None:
+        return
+    if pending.error is not None:
+        raise pending.error
+    try:
+        with conn.wrap_database_errors:
+            pgconn = conn.connection.pgconn
+            while True:
+                pgconn.consume_input()
+                if not pgconn.is_busy():
+                    break
+                select.select([pgconn.socket], [], [], 5.0)
+            results = []
+            while (result := pgconn.get_result()) is not None:
+                results.append(result)
+            for result in results:
+                if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+                    raise errors.error_from_result(result, encoding="utf-8")
+            obj = pending.obj
+            obj.pk = int(results[-1].get_value(0, 0))
+    except BaseException as exc:
+        pending.error = exc
+        raise
+    conn._llm_pending_insert = None
+    obj._state.adding = False
+    obj._state.db = conn.alias
+    obj._dblog_written = _snapshot(obj, pending.fields)
+    if conn.queries_logged:  # counted like any statement (CaptureQueriesContext, the debug toolbar)
+        conn.queries_log.append({"sql": pending.query, "time": f"{time.monotonic() - pending.started:.3f}"})
+
+
+def discard_pending(conn=None) -> None:
+    """Forget a refused ``insert_nowait`` (after its error was raised to the caller)."""
+    conn = conn or connections[DEFAULT_DB_ALIAS]
+    pending = getattr(conn, "_llm_pending_insert", None)
+    if pending is not None and pending.error is not None:
+        conn._llm_pending_insert = None
 
 
 def _snapshot(obj: Model, fields) -> dict:

@@ -326,7 +326,8 @@ class _Writer:
         conn = connections[DEFAULT_DB_ALIAS]
         failed: list[dict] = []
         try:
-            conn.close_if_unusable_or_obsolete()
+            if conn.errors_occurred:  # not every batch: with CONN_HEALTH_CHECKS that is a "SELECT 1" each time
+                conn.close_if_unusable_or_obsolete()
             dblog.apply(rows)
         except Exception:
             logger.exception("Could not apply a batch of %s queued row updates", len(rows))

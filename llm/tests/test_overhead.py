@@ -49,8 +49,21 @@ def test_a_plain_call_is_two_database_round_trips_and_still_logs_everything(prov
     assert not LLMQuery.objects.filter(purpose="tests.overhead", status="started").exists()
 
 
+@pytest.fixture
+def overlapped(monkeypatch):
+    """Counts the calls whose row insert was overlapped with the building of the request."""
+    from llm.records import dblog
+
+    sent = []
+    real = dblog.insert_nowait
+    monkeypatch.setattr(dblog, "insert_nowait", lambda obj: sent.append(real(obj)) or sent[-1])
+    return sent
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_started_row_is_committed_before_the_provider_is_called(providers, fake):
+@pytest.mark.parametrize("provider,model", [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5"),
+                                            ("gemini", "gemini-2.5-flash")])
+def test_the_started_row_is_committed_before_the_provider_is_called(providers, fake, overlapped, provider, model):
     seen = []
 
     def answer(request):
@@ -62,9 +75,73 @@ def test_the_started_row_is_committed_before_the_provider_is_called(providers, f
         return Reply(text="ok")
 
     fake.set_default(answer)
-    result = _call()
-    assert seen == [("tests.overhead", "started")]
-    assert LLMQuery.objects.get(pk=result.query_id).status == "ok"
+    for _ in range(3):  # the second and third with the SDK client (and its send hook) already built
+        seen.clear()
+        result = complete(purpose="tests.overhead", provider=provider, model=model, prompt="hi", cache=False)
+        assert seen == [("tests.overhead", "started")]
+        assert LLMQuery.objects.get(pk=result.query_id).status == "ok" and result.query_ids == [result.query_id]
+        LLMQuery.objects.all().delete()
+    # The insert was sent before the request was built and settled right before it left.
+    assert overlapped == [True, True, True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_the_database_refuses_means_nothing_is_sent(providers, fake, overlapped):
+    from django.db import IntegrityError
+
+    _call(prompt="warm up", cache=False)
+    sent_before = len(fake.requests)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE llm_llmquery ADD CONSTRAINT tests_refuse CHECK (purpose <> 'tests.refused')")
+    try:
+        with pytest.raises(IntegrityError, match="tests_refuse"):
+            complete(purpose="tests.refused", provider="openai", model="gpt-4o-mini", prompt="hi", cache=False)
+        assert overlapped[-1] is True and len(fake.requests) == sent_before  # the provider never saw it
+        assert not LLMQuery.objects.filter(purpose="tests.refused").exists()
+        # The connection is usable at once, and the next call is logged as usual.
+        after = _call(prompt="after", cache=False)
+        assert LLMQuery.objects.get(pk=after.query_id).status == "ok"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE llm_llmquery DROP CONSTRAINT IF EXISTS tests_refuse")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_answer_path_is_one_statement(providers, fake, overlapped):
+    _call(prompt="warm up", cache=False)
+    with CaptureQueriesContext(connection) as queries:
+        result = _call(prompt="counted", cache=False)  # the row's insert; its final update is journaled
+    assert [q["sql"][:40] for q in queries.captured_queries] == [
+        "SET LOCAL synchronous_commit TO OFF; INS"]
+    assert overlapped[-1] is True
+    row = LLMQuery.objects.get(pk=result.query_id)  # waits for this process's queued update
+    assert row.status == "ok" and row.cost_usd is not None and interactions.verify(row.file_path, row.file_sha256)
+
+
+@pytest.mark.django_db
+def test_a_call_reads_no_version_from_redis_while_subscribed(providers, fake, monkeypatch):
+    _call(prompt="subscribes")
+    gets = []
+    real = definitions._get_version
+    monkeypatch.setattr(definitions, "_get_version", lambda: gets.append(1) or real())
+    for n in range(5):
+        _call(prompt=f"call {n}")
+    assert gets == []
+
+
+@pytest.mark.django_db
+def test_a_version_published_while_the_subscription_was_down_is_not_missed(providers, fake):
+    import redis
+
+    from django.conf import settings
+
+    fake.set_default(Reply(text="ok", usage={"input_tokens": 1_000_000, "output_tokens": 0}))
+    before = _call(prompt="one").cost_usd
+    definitions._subscription.pubsub.connection.disconnect()  # Redis restarted, or the connection dropped
+    LLMModel.objects.filter(provider__name="openai", name="gpt-4o-mini").update(input_price_per_1m=before * 3)
+    # Another process's change, published while this one was not listening: only the key tells.
+    redis.Redis.from_url(settings.REDIS_URL).set(definitions._key(), b"published-while-away")
+    assert _call(prompt="two").cost_usd == before * 3
 
 
 @pytest.mark.django_db
