@@ -17,8 +17,11 @@ trips counted per call are those on the answer path (the main thread's connectio
 writer's batches are reported apart. Targets (issue 24): our p99
 overhead at or below LiteLLM's, our p50 at most 0.6x LiteLLM's.
 
-Scenarios: ``plain`` (no budget, no rate limit: the usual case) and ``budget`` (a global daily
-budget, so every call also reserves and settles). Each runs ``--rounds`` rounds of N calls;
+Scenarios: ``plain`` (no budget, no rate limit, ``cache=False``: the row's insert overlaps the
+SDK's building of the request), ``miss`` (the answer cache on and every question new: the
+lookup must be answered before anything is sent, so the row's insert rides with it and the round
+trip stays on the path) and ``budget`` (a global daily budget, so every call also reserves and
+settles). Each runs ``--rounds`` rounds of N calls;
 the figures are the medians over the rounds of each round's p50, p95 and p99, of wall time and of
 this process's CPU time (the CPU figure barely moves when other jobs load the machine; the
 wall figure includes the database's and Redis's time too). Database statements per call are
@@ -75,7 +78,10 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))] * 1000
 
 
-def one_round(sdk, complete, litellm_call, n: int) -> dict[str, list[float]]:
+_asked = iter(range(10**9))
+
+
+def one_round(sdk, complete, litellm_call, n: int, cache_miss: bool = False) -> dict[str, list[float]]:
     legs = ["ours", "inline"] + (["litellm"] if litellm_call else [])
     out: dict[str, list[float]] = {"bare": []}
     for leg in legs:
@@ -83,8 +89,12 @@ def one_round(sdk, complete, litellm_call, n: int) -> dict[str, list[float]]:
 
     def ours(mode):
         settings.LLM_INTERACTION_WRITES = mode
-        complete(purpose="bench.overhead", messages=MESSAGES, provider="openai", model="gpt-4o-mini", max_tokens=16,
-                 cache=False)
+        if cache_miss:  # the answer cache on, and a question not asked before: looked up, then sent
+            messages = [{"role": "user", "content": f"Say ok. ({next(_asked):09d})"}]
+        else:
+            messages = MESSAGES
+        complete(purpose="bench.overhead", messages=messages, provider="openai", model="gpt-4o-mini", max_tokens=16,
+                 cache=cache_miss)
 
     calls = {"ours": lambda: ours("background"), "inline": lambda: ours("inline"), "litellm": litellm_call}
     for i in range(n):
@@ -103,7 +113,7 @@ def one_round(sdk, complete, litellm_call, n: int) -> dict[str, list[float]]:
     return out
 
 
-def run_scenario(name: str, sdk, complete, litellm_call, n: int, rounds: int) -> dict[str, float]:
+def run_scenario(name: str, sdk, complete, litellm_call, n: int, rounds: int, cache_miss: bool = False) -> dict[str, float]:
     from llm.records import interaction_writer
     from llm.models import LLMQuery
 
@@ -123,7 +133,7 @@ def run_scenario(name: str, sdk, complete, litellm_call, n: int, rounds: int) ->
     cpu0 = interaction_writer._writer.cpu_seconds
     stats: dict[str, list[float]] = {}
     for _ in range(rounds):
-        r = one_round(sdk, complete, litellm_call, n)
+        r = one_round(sdk, complete, litellm_call, n, cache_miss=cache_miss)
         for key, values in r.items():
             stats.setdefault(f"{key}.p50", []).append(statistics.median(values) * 1000)
             stats.setdefault(f"{key}.p95", []).append(pct(values, 0.95))
@@ -165,7 +175,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("n", nargs="?", type=int, default=300, help="calls per round (default 300)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--scenario", choices=["plain", "budget", "all"], default="all")
+    parser.add_argument("--scenario", choices=["plain", "miss", "budget", "all"], default="all")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out (when it is not installed)")
     parser.add_argument("--db-url", help="an existing scratch database to use (migrated, not dropped)")
@@ -217,6 +227,9 @@ def main() -> int:
         plain = None
         if args.scenario in ("plain", "all"):
             plain = run_scenario("plain: no budget, no rate limit", sdk, complete, litellm_call, args.n, args.rounds)
+        if args.scenario in ("miss", "all"):
+            run_scenario("miss: the answer cache on, every question new (looked up, then sent)", sdk, complete,
+                         litellm_call, args.n, args.rounds, cache_miss=True)
         if args.scenario in ("budget", "all"):
             Budget.objects.create(period=Budget.Period.DAY, limit_usd=Decimal("1000000"))
             run_scenario("budget: a global daily budget, reserved and settled per call", sdk, complete, litellm_call,

@@ -46,6 +46,7 @@ VERSION_KEY = "llm:definitions:{db}:version"  # per database: test and bench dat
 _UNAVAILABLE = object()
 RETRY_AFTER = 5.0  # seconds
 SUBSCRIBE_WAIT = 2.0  # seconds a new subscription waits for Redis to confirm it
+RECHECK_EVERY = 5.0  # seconds between GETs of the version while subscribed (a silently dropped connection)
 _down_until = 0.0
 
 _PROVIDER_FIELDS = [f.attname for f in LLMProvider._meta.concrete_fields]
@@ -109,6 +110,7 @@ class _Subscription:
         self.pubsub = _client().pubsub(ignore_subscribe_messages=False)
         self.pubsub.subscribe(key)
         self.first = True  # the first poll waits (briefly) for the subscription's confirmation
+        self.checked_at = 0.0  # when the version was last read with a GET
 
     def poll(self):
         """Apply the messages received so far; returns the version, or None when it is not known."""
@@ -116,7 +118,13 @@ class _Subscription:
         if not connection.is_connected:  # dropped: what was published meanwhile is unknown until resubscribed
             self.first, self.version = True, None
         elif not self.first and self.version is not None and not connection.can_read(timeout=0):
-            return self.version  # nothing received since the last look (the usual case: one select())
+            if time.monotonic() - self.checked_at < RECHECK_EVERY:
+                return self.version  # nothing received since the last look (the usual case: one select())
+            # Now and then a GET as well: a connection a middlebox dropped without a word delivers nothing.
+            version = _get_version()
+            if version is not _UNAVAILABLE:
+                self.version, self.checked_at = version or b"", time.monotonic()
+            return self.version
         while True:
             wait, self.first = (SUBSCRIBE_WAIT if self.first else 0.0), False
             message = self.pubsub.get_message(timeout=wait)
@@ -125,6 +133,7 @@ class _Subscription:
             if message["type"] == "subscribe":  # (re)subscribed: what was published before is unknown
                 version = _get_version()
                 self.version = None if version is _UNAVAILABLE else (version or b"")
+                self.checked_at = time.monotonic()
             elif message["type"] == "message":
                 self.version = message["data"]
 

@@ -343,6 +343,12 @@ LLM_JOURNAL_DIR = env.str("LLM_JOURNAL_DIR", default="")  # default: <STORAGE_RO
 # s the background writer gathers queued rows and files before it writes them (reads of the query
 # log in the same process cut it short)
 LLM_WRITER_BATCH_DELAY = env.float("LLM_WRITER_BATCH_DELAY", default=0.02)
+# The row's insert (with the cache lookup) sent before the SDK builds the request and settled by
+# the SDK clients' send hook (llm/records/dblog.py insert_nowait); off: it is waited for first.
+LLM_OVERLAP_INSERT = env.bool("LLM_OVERLAP_INSERT", default=True)
+# Definitions (providers, models, budgets) checked through a Redis subscription, no GET per call
+# (llm/definitions.py); off: one GET of the version key per call.
+LLM_DEFINITIONS_SUBSCRIBE = env.bool("LLM_DEFINITIONS_SUBSCRIBE", default=True)
 LLM_JOB_STALE_AFTER = env.int("LLM_JOB_STALE_AFTER", default=900)  # s; a "running" job older than this was orphaned
 # The watchdog (ops/tasks.py, every WATCHDOG_INTERVAL s): work without progress for this long is
 # re-enqueued, at most WATCHDOG_MAX_RESUMES times; after that it is marked failed with the reason.

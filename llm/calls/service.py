@@ -40,8 +40,25 @@ from ..providers.base import on_before_send, redact_keys
 
 logger = logging.getLogger(__name__)
 
-# The row's overlapped insert (attempt_once) is settled right before an SDK client sends.
-on_before_send(dblog.settle_pending)
+
+
+def _settle_before_send() -> None:
+    """The SDK clients' send hook: the call's overlapped row insert (attempt_once) is settled right
+    before the request's first byte leaves; when the answer-cache lookup that travelled with it found
+    the answer, the request is dropped (the call is answered from the cache, see ``_CacheHit``)."""
+    if dblog.settle_pending():
+        raise dblog.SendStopped("answered from the cache; the request was not sent")
+
+
+on_before_send(_settle_before_send)
+
+
+class _CacheHit(Exception):
+    """The overlapped cache lookup found the answer (raised by ``_Call._settle_row``, caught by complete())."""
+
+    def __init__(self, entry, parsed, row):
+        super().__init__("answered from the cache")
+        self.entry, self.parsed, self.row = entry, parsed, row
 
 RETRY_TEMPLATE = "shared_retry"  # llm/prompts/shared_retry_v0.yaml: the re-ask when an answer does not fit the schema
 
@@ -162,6 +179,9 @@ class _Call:
         self.attempt = 0
         self.query_ids: list[int] = []
         self.first_row: LLMQuery | None = None  # written with the cache lookup, used by the first attempt
+        self.schema = None  # complete()'s schema argument (the cached answer is parsed with it)
+        self.hit = None  # (entry, parsed): the overlapped lookup found a usable answer
+        self.lookup_started = 0.0
         self.reservation: budgets.Reservation | None = None
         # Whose key pays: the user's own (passed in), nobody (copy/paste), or the app's.
         self.key_source = "manual" if provider.kind == LLMProvider.Kind.MANUAL else ("user" if api_key else "app")
@@ -203,6 +223,33 @@ class _Call:
                 raise
         if row.pk is not None and (not self.query_ids or self.query_ids[-1] != row.pk):
             self.query_ids.append(row.pk)  # (the send hook may have settled it: listed here either way)
+        if self.hit is not None:  # the lookup that travelled with the row found the answer: nothing is sent
+            (entry, parsed), self.hit = self.hit, None
+            raise _CacheHit(entry, parsed, row)
+
+    def first_row_overlapped(self, cache_lookup: tuple[str, list]) -> bool:
+        """Send the first attempt's row (STARTED) with the cache lookup, without waiting (True; the
+        next ``new_row`` hands it out, and settling it tells hit or miss), or nothing (False)."""
+        row = self._row(LLMQuery.Status.STARTED)
+        if not dblog.insert_nowait(row, before=cache_lookup, on_settled=self._on_lookup):
+            self.attempt -= 1
+            return False
+        self.first_row = row
+        return True
+
+    def _on_lookup(self, found) -> bool:
+        """The overlapped lookup's row: a live entry whose answer fits the schema is a hit (True)."""
+        entry = answer_cache.entry_from_row(found)
+        if entry is None:
+            return False
+        parsed = None
+        if self.json_schema is not None:
+            result = structured.parse(entry.response_text, self.schema)
+            if not result.ok:
+                return False
+            parsed = result.value
+        self.hit = (entry, parsed)
+        return True
 
     def first_row_with_lookup(self, cache_lookup: tuple[str, list]):
         """Write the first attempt's row (STARTED) in the same message as the cache lookup (one round
@@ -212,8 +259,16 @@ class _Call:
 
     def _write_row(self, status: str, before: tuple[str, list] | None = None,
                    nowait: bool = False) -> tuple[LLMQuery, Any]:
+        row = self._row(status)
+        if nowait and before is None and dblog.insert_nowait(row):
+            return row, None  # query_ids gets it in _settle_row
+        found = dblog.insert(row, before=before)  # committed before the call: a crash during it still leaves this row
+        self.query_ids.append(row.pk)
+        return row, found
+
+    def _row(self, status: str) -> LLMQuery:
         self.attempt += 1
-        row = LLMQuery(
+        return LLMQuery(
             user=self.user if getattr(self.user, "pk", None) else None,
             purpose=self.purpose,
             run_id=self.run_id,
@@ -233,11 +288,6 @@ class _Call:
             provider_batch_id=self.delivered.provider_batch_id if self.delivered else "",
             batch_custom_id=self.delivered.custom_id if self.delivered else "",
         )
-        if nowait and before is None and dblog.insert_nowait(row):
-            return row, None  # query_ids gets it in _settle_row
-        found = dblog.insert(row, before=before)  # committed before the call: a crash during it still leaves this row
-        self.query_ids.append(row.pk)
-        return row, found
 
     def document(self, row: LLMQuery, *, messages: list[dict], response: ProviderResponse | None, error: str = "",
                  duration_ms: int | None = None, response_text: str | None = None) -> dict:
@@ -397,14 +447,14 @@ class _Call:
         try:
             client = client_for(self.provider, api_key=self.api_key)
             client.prepare()
-            if not client.settles_before_send:
-                self._settle_row(row)
             self._admit(row, messages)
             request = ProviderRequest(
                 model=self.model.name, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
                 json_schema=self.json_schema, schema_name=self.schema_name or "response",
                 cache_points=self.cache_points(messages),
             )
+            if row.pk is not None or not client.settles_before_send:
+                self._settle_row(row)  # (already settled, e.g. by a query in between: a hit must not be sent)
         except BaseException:
             self._settle_row(row)  # never leave a statement in flight on the connection
             raise
@@ -540,6 +590,7 @@ def complete(
         template_version=template_version, prompt_cache=prompt_cache, delivered=delivered,
     )
     call.defer_row = True
+    call.schema = schema
     provider_row, model_row, msgs = call.provider, call.model, call.messages
     json_schema, schema_name, limit = call.json_schema, call.schema_name, call.max_tokens
 
@@ -555,7 +606,10 @@ def complete(
     retries = settings.LLM_VALIDATION_RETRIES if validation_retries is None else validation_retries
     conversation = list(msgs)
     for round_no in range(retries + 1):
-        response, row, latency = call.transport(conversation)
+        try:
+            response, row, latency = call.transport(conversation)
+        except _CacheHit as hit:  # the overlapped lookup found the answer before the request left
+            return _answer_from_cache(call, hit.entry, hit.parsed, row=hit.row)
         if outcomes.is_terminal(response):  # refused, blocked, cut off or paused: logged as such, never re-asked
             status, error, exc = outcomes.terminal(response, provider=provider_row.name, model=model_row.name,
                                                    limit=limit, query_id=row.pk)
@@ -631,14 +685,20 @@ def _picks_up_batch_answer(entry) -> bool:
     return LLMQuery.objects.filter(pk=entry.source_query_id, delivery="batch").exists()
 
 
-def _from_cache(call: _Call, schema) -> Completion | None:
-    started = time.monotonic()
+def _from_cache(call: _Call, schema, *, overlap: bool = True) -> Completion | None:
+    """The cached answer (None: a miss, or not known yet). On PostgreSQL the lookup and the call's
+    first log row go to the database together: on a miss the row is the first attempt's, on a hit
+    it becomes the cache_hit row. Outside a transaction they are only sent here, and settled while
+    the SDK builds the request (attempt_once): a hit then stops the request before it leaves.
+    ``overlap=False`` (llm.stream, whose attempt does not settle rows) always waits for the lookup."""
+    call.lookup_started = time.monotonic()
     if interaction_writer.cache_pending(call.cache_key):
         interaction_writer.flush_rows()  # the same request answered a moment ago: its entry is still queued
     if connection.vendor == "postgresql":
-        # The lookup and the call's first log row go to the database together: on a miss the row
-        # is the first attempt's, on a hit it becomes the cache_hit row.
-        entry = answer_cache.entry_from_row(call.first_row_with_lookup(answer_cache.lookup_statement(call.cache_key)))
+        lookup = answer_cache.lookup_statement(call.cache_key)
+        if overlap and call.first_row_overlapped(lookup):
+            return None
+        entry = answer_cache.entry_from_row(call.first_row_with_lookup(lookup))
     else:
         entry = answer_cache.lookup(call.cache_key)
     if entry is None:
@@ -649,8 +709,16 @@ def _from_cache(call: _Call, schema) -> Completion | None:
         if not result.ok:
             return None
         parsed = result.value
+    return _answer_from_cache(call, entry, parsed)
+
+
+def _answer_from_cache(call: _Call, entry, parsed, row: LLMQuery | None = None) -> Completion:
+    """Log the cache_hit row (``row``: the call's first row, already in the database) and return the answer."""
+    started = call.lookup_started
     usage = Usage(**{k: v for k, v in (entry.usage or {}).items() if k in Usage.__dataclass_fields__})
-    row = call.new_row(LLMQuery.Status.CACHE_HIT)
+    if row is None:
+        row = call.new_row(LLMQuery.Status.CACHE_HIT)
+    row.status = LLMQuery.Status.CACHE_HIT
     row.input_tokens, row.cached_input_tokens = usage.input_tokens, usage.cached_input_tokens
     row.cache_write_input_tokens, row.output_tokens = usage.cache_write_input_tokens, usage.output_tokens
     row.cache_write_1h_input_tokens = usage.cache_write_1h_input_tokens

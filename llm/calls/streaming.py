@@ -93,7 +93,7 @@ class Stream:
             yield self.result.text
             return
         if self._use_cache and settings.LLM_CACHE_ENABLED:
-            hit = _from_cache(call, self._schema)
+            hit = _from_cache(call, self._schema, overlap=False)
             if hit is not None:
                 self.result, self.query_id, self.text = hit, hit.query_id, hit.text
                 yield hit.text

@@ -145,10 +145,16 @@ def _insert(obj: Model, before: tuple[str, list] | None = None):
 # statement through Django (the execute wrapper below) settles it first.
 
 class _Pending:
-    __slots__ = ("obj", "fields", "query", "started", "error")
+    __slots__ = ("obj", "fields", "query", "started", "error", "before", "on_settled")
 
-    def __init__(self, obj, fields, query):
+    def __init__(self, obj, fields, query, before: bool, on_settled):
         self.obj, self.fields, self.query, self.started, self.error = obj, fields, query, time.monotonic(), None
+        self.before, self.on_settled = before, on_settled
+
+
+class SendStopped(Exception):
+    """Raised by the send hook when the settled statement says the request must not go (the
+    answer cache had the answer): the request is dropped before its first byte."""
 
 
 def _settle_first(execute, sql, params, many, context):
@@ -157,15 +163,22 @@ def _settle_first(execute, sql, params, many, context):
     return execute(sql, params, many, context)
 
 
-def insert_nowait(obj: Model) -> bool:
+def can_overlap() -> bool:
+    conn = connections[DEFAULT_DB_ALIAS]
+    return (getattr(settings, "LLM_OVERLAP_INSERT", True) and _one_message(conn) and not conn.in_atomic_block
+            and getattr(conn, "_llm_pending_insert", None) is None)
+
+
+def insert_nowait(obj: Model, before: tuple[str, list] | None = None, on_settled=None) -> bool:
     """Send ``obj``'s INSERT without waiting for it (True), or nothing (False: not PostgreSQL with
     client-side binding in autocommit mode, or a statement already in flight: use ``insert``).
     The primary key is set by ``settle_pending``, which must come before anything else uses the
-    connection or ``obj.pk``."""
-    conn = connections[DEFAULT_DB_ALIAS]
-    if (not getattr(settings, "LLM_OVERLAP_INSERT", True) or not _one_message(conn) or conn.in_atomic_block
-            or getattr(conn, "_llm_pending_insert", None) is not None):
+    connection or ``obj.pk``. ``before``: a statement returning rows, run first in the same message
+    (as for ``insert``); ``on_settled(first row or None)`` gets its result when the insert is
+    settled, and what it returns, ``settle_pending`` returns (True: do not send)."""
+    if not can_overlap():
         return False
+    conn = connections[DEFAULT_DB_ALIAS]
     from psycopg import ClientCursor
 
     fields = _columns(type(obj))
@@ -175,27 +188,29 @@ def insert_nowait(obj: Model) -> bool:
         if _settle_first not in conn.execute_wrappers:
             conn.execute_wrappers.insert(0, _settle_first)
         raw = conn.connection
-        statements = ([(_ASYNC, [])] if getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) else []) + [
-            (_insert_sql(type(obj)), _prepared(conn, obj, fields, True))]
+        statements = ([(_ASYNC, [])] if getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) else []) + (
+            [before] if before is not None else []) + [(_insert_sql(type(obj)), _prepared(conn, obj, fields, True))]
         query = ClientCursor(raw).mogrify("; ".join(s for s, _ in statements), [p for _, ps in statements for p in ps])
         pgconn = raw.pgconn
         pgconn.send_query(query.encode())
         while pgconn.flush():  # the whole message must be on its way (a big row: more than one write)
             select.select([], [pgconn.socket], [], 5.0)
-    conn._llm_pending_insert = _Pending(obj, fields, query)
+    conn._llm_pending_insert = _Pending(obj, fields, query, before is not None, on_settled)
     return True
 
 
-def settle_pending(conn=None) -> None:
+def settle_pending(conn=None) -> bool:
     """Read the result of this thread's ``insert_nowait`` (nothing when none is in flight): the row
     is then committed and ``obj.pk`` set. A refused insert raises its database error (again on every
-    later call, until ``discard_pending``), so nothing is sent for a call whose row does not exist."""
+    later call, until ``discard_pending``), so nothing is sent for a call whose row does not exist.
+    Returns what the insert's ``on_settled`` returned (False when there was nothing to settle)."""
     from psycopg import errors, pq
+    from psycopg.adapt import Transformer
 
     conn = conn or connections[DEFAULT_DB_ALIAS]
     pending = getattr(conn, "_llm_pending_insert", None)
     if pending is None:
-        return
+        return False
     if pending.error is not None:
         raise pending.error
     try:
@@ -214,6 +229,13 @@ def settle_pending(conn=None) -> None:
                     raise errors.error_from_result(result, encoding="utf-8")
             obj = pending.obj
             obj.pk = int(results[-1].get_value(0, 0))
+            found = None
+            if pending.before:  # its first row, typed as a cursor would give it (the connection's loaders)
+                result = results[-2]
+                if result.ntuples:
+                    transformer = Transformer(conn.connection)
+                    transformer.set_pgresult(result)
+                    found = transformer.load_row(0, tuple)
     except BaseException as exc:
         pending.error = exc
         raise
@@ -223,6 +245,7 @@ def settle_pending(conn=None) -> None:
     obj._dblog_written = _snapshot(obj, pending.fields)
     if conn.queries_logged:  # counted like any statement (CaptureQueriesContext, the debug toolbar)
         conn.queries_log.append({"sql": pending.query, "time": f"{time.monotonic() - pending.started:.3f}"})
+    return bool(pending.on_settled(found)) if pending.on_settled is not None else False
 
 
 def discard_pending(conn=None) -> None:

@@ -32,12 +32,15 @@ What is promised when ``complete()`` returns:
   visible to the writer's connection until the caller commits, and must roll back with it), a
   stream (llm.stream: its end is relayed to pages right away) and an image call.
 
-The row's insert before the call stays on the answer path, on purpose: it is the crash record of a
-call in flight (a call killed mid-request leaves a ``started`` row that the watchdog and the pages
-see), it carries the answer-cache lookup in the same round trip (so with the cache on it costs
-nothing more), and every domain table that points at the call (``query_id`` foreign keys written
-right after ``complete()`` returns) needs the row to exist in the database at once; reserving ids in
-blocks and journaling the insert would break those foreign keys unless every such write flushed.
+The row's insert before the call stays in the database before the request leaves, on purpose:
+it is the crash record of a call in flight (a call killed mid-request leaves a ``started`` row that
+the watchdog and the pages see), it carries the answer-cache lookup, and every domain table that
+points at the call (``query_id`` foreign keys written right after ``complete()`` returns) needs the
+row to exist at once, so it is not journaled. It is overlapped instead (llm/records/dblog.py
+``insert_nowait``): sent, with the lookup, before the SDK builds the request, and settled by the SDK
+clients' send hook right before the request's first byte leaves, so the database does its part
+while the SDK does its own. A row the database refuses stops the send; a lookup that finds the
+answer drops the request there.
 
 The journal is not fsynced: like the rows' asynchronous commit (llm/records/dblog.py) a power cut
 of the machine can lose the last fraction of a second; a crashed process loses nothing.

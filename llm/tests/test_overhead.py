@@ -56,7 +56,7 @@ def overlapped(monkeypatch):
 
     sent = []
     real = dblog.insert_nowait
-    monkeypatch.setattr(dblog, "insert_nowait", lambda obj: sent.append(real(obj)) or sent[-1])
+    monkeypatch.setattr(dblog, "insert_nowait", lambda *a, **k: sent.append(real(*a, **k)) or sent[-1])
     return sent
 
 
@@ -264,3 +264,55 @@ def test_openai_answers_are_read_from_the_body_and_odd_ones_from_the_sdk(provide
     assert row.cached_input_tokens == 2 and row.reasoning_tokens == 1 and row.status == status
     logged = _json.loads(interactions.read(row.file_path))
     assert '"finish_reason": "length"' in _json.dumps(logged) and '"id": "c1"' in _json.dumps(logged)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("provider,model", [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5"),
+                                            ("gemini", "gemini-2.5-flash")])
+def test_a_cache_hit_found_while_the_request_is_built_is_never_sent(providers, fake, overlapped, provider, model):
+    """The lookup travels with the row's insert and is settled right before the request would
+    leave: a hit drops the request there, and the call is answered from the cache as before."""
+    first = complete(purpose="tests.overhead", provider=provider, model=model, prompt="cached question")
+    sent = len(fake.requests)
+    with CaptureQueriesContext(connection) as queries:
+        hit = complete(purpose="tests.overhead", provider=provider, model=model, prompt="cached question")
+    assert len(fake.requests) == sent and overlapped[-1] is True  # built by the SDK, stopped by its send hook
+    assert hit.status == "cache_hit" and hit.text == first.text and hit.query_ids == [hit.query_id]
+    assert len(queries.captured_queries) == 1  # the lookup and the row, one message; the rest is journaled
+    row = LLMQuery.objects.get(pk=hit.query_id)
+    assert (row.status, row.attempt, row.cost_usd) == ("cache_hit", 1, 0) and row.file_path == first.file_path
+    assert LLMCacheEntry.objects.get(key=row.cache_key).hits == 1
+    assert LLMQuery.objects.count() == 2
+    # A miss with the cache on: the lookup said nothing, so the same row is the attempt that is sent.
+    miss = complete(purpose="tests.overhead", provider=provider, model=model, prompt="a new question")
+    assert len(fake.requests) == sent + 1 and miss.status == "ok" and miss.query_ids == [miss.query_id]
+    assert LLMQuery.objects.get(pk=miss.query_id).attempt == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cached_answer_that_no_longer_fits_the_schema_is_asked_again(providers, fake):
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        name: str
+
+    fake.set_default(Reply(text='{"name": "first"}'))
+    complete(purpose="tests.overhead", provider="openai", model="gpt-4o-mini", prompt="q", schema=Answer)
+    LLMCacheEntry.objects.update(response_text='{"nom": "changed"}')  # e.g. written by an older schema
+    sent = len(fake.requests)
+    again = complete(purpose="tests.overhead", provider="openai", model="gpt-4o-mini", prompt="q", schema=Answer)
+    assert len(fake.requests) == sent + 1 and again.status == "ok" and again.parsed.name == "first"
+    assert LLMQuery.objects.get(pk=again.query_id).attempt == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cache_hit_reserves_no_budget_and_books_nothing(providers, fake):
+    from llm.models import BudgetUsage
+
+    first = _call(prompt="budgeted")
+    Budget.objects.create(period="day", limit_usd=Decimal("5"))
+    hit = _call(prompt="budgeted")  # the budget's check settles the lookup first: a hit stops there
+    assert hit.status == "cache_hit" and hit.text == first.text
+    assert not BudgetUsage.objects.exists()  # nothing was reserved (a reservation makes the period's row)
+    _call(prompt="budgeted, not cached")
+    assert BudgetUsage.objects.get().spent_usd > 0  # (which a call that is sent does)
