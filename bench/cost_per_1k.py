@@ -271,6 +271,9 @@ def main() -> int:
     parser.add_argument("--db-url", help="the database to use (default: DATABASE_URL)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     parser.add_argument("--tiny", action="store_true", help="120 products: checks that the script runs")
+    parser.add_argument("--refine-details", type=int, default=None,
+                        help="characters of each product's description in the refine prompts "
+                             "(SEGMENTATION_REFINE_DETAILS; default 240, the seed's line; 0: none)")
     args = parser.parse_args()
     if args.tiny:
         args.products = 120
@@ -305,6 +308,8 @@ def main() -> int:
     definitions.forget()
     settings.LLM_CACHE_ENABLED = True  # the batch passes continue from the answer cache (emptied before each run)
     settings.SEGMENTATION_MAX_SEGMENTS = len(DEFINITIONS)
+    if args.refine_details is not None:
+        settings.SEGMENTATION_REFINE_DETAILS = args.refine_details
     app.conf.task_always_eager = True  # each delivery's next pass runs here, not on a worker
     n = args.products
     ids = make_products(n)
@@ -334,7 +339,10 @@ def main() -> int:
         app.conf.task_always_eager = False
 
     print()
-    print(f"{n} products, taxonomy of {len(DEFINITIONS)} segments; tokens from the fake provider "
+    from segmentation import conf
+
+    print(f"{n} products, taxonomy of {len(DEFINITIONS)} segments, refine lines with {conf.refine_details()} "
+          f"characters of description; tokens from the fake provider "
           f"(cached tokens as each provider's wire reports them), prices from llm/data/prices.json")
     head = "".join(f"{m:>19}" for m, _, _ in MODES)
     print("dollars per 1,000 products (* = the model the runs used; the other is priced from the same rows):")

@@ -25,6 +25,16 @@ def products_per_refinement() -> int:
     return _get("SEGMENTATION_PRODUCTS_PER_REFINEMENT", int, 40)
 
 
+def refine_details() -> int:
+    """Characters of a product's description its refine line shows (0: none). The seed's line format
+    shows 240, as the extract stage does; fewer makes every refine prompt shorter and its cached
+    stable prefix (instructions, taxonomy) a larger share of it (bench/cost_per_1k.py --refine-details)."""
+    value = _get("SEGMENTATION_REFINE_DETAILS", int, 240)
+    if value < 0:
+        raise ValueError("SEGMENTATION_REFINE_DETAILS must be 0 (no description) or a number of characters.")
+    return value
+
+
 def max_segments() -> int:
     """The most segments the extract and consolidate prompts ask for (the prompts' "at most")."""
     return max(2, _get("SEGMENTATION_MAX_SEGMENTS", int, 12))

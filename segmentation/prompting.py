@@ -40,12 +40,14 @@ def one_line(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def product_line(label: str, title: str, brand: str = "", description: str = "", extra: str = "") -> str:
+def product_line(label: str, title: str, brand: str = "", description: str = "", extra: str = "",
+                 details: int = 240) -> str:
+    """``details``: characters of the description shown (0: none)."""
     parts = [f"{label}: {one_line(title, 200)}"]
     if brand:
         parts.append(f"brand: {one_line(brand, 60)}")
-    if description:
-        parts.append(f"details: {one_line(description, 240)}")
+    if description and details > 0:
+        parts.append(f"details: {one_line(description, details)}")
     if extra:
         parts.append(extra)
     return " | ".join(parts)

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from functools import partial
 
-from .. import prompting
+from .. import conf, prompting
 from ..models import ProductTaxonomy, SegmentationBatch, SegmentationRun, Stage
 from . import storage
 from .asking import Collected, Prompt, answer_data, ask, fold, items
@@ -48,8 +48,10 @@ def build_prompt(run: SegmentationRun, tax: Taxonomy, rows: list[tuple], first: 
     s_label = tax.s_label
     label_of = {pk: f"P_{n}" for n, (pk, *_rest) in enumerate(rows, 1)}
     pk_of = {label: pk for pk, label in label_of.items()}
+    details = conf.refine_details()
     product_lines = "\n".join(
-        prompting.product_line(label_of[pk], title, brand, desc, extra=f"provisional: {s_label.get(first.get(pk), 'none')}")
+        prompting.product_line(label_of[pk], title, brand, desc, extra=f"provisional: {s_label.get(first.get(pk), 'none')}",
+                               details=details)
         for pk, title, brand, desc in rows
     )
     segment_labels = [s_label[t.pk] for t in tax.real]

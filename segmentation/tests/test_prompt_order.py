@@ -56,3 +56,38 @@ def test_openai_and_gemini_get_the_same_order(owner, catalog, smart_fake):
         first_item = next(i for i, line in enumerate(lines) if ITEM_LINE.match(line))
         assert all(ITEM_LINE.match(line) for line in lines[first_item:] if line.strip())
         assert lines[first_item - 1].strip() in ("Products:", "Input segments:")
+
+
+@pytest.mark.parametrize("details", [0, 12])
+def test_refine_lines_show_as_much_description_as_configured(owner, catalog, smart_fake, settings, details):
+    from products.models import Product
+
+    settings.SEGMENTATION_REFINE_DETAILS = details
+    _run(owner, catalog, "openai", "gpt-4o-mini")
+    texts = [r.body["messages"][0]["content"] for r in smart_fake.requests_for("openai")]
+    refine = [t for t in texts if "final taxonomy" in t]
+    extract = [t for t in texts if "final taxonomy" not in t and "consolidating" not in t]
+    assert refine and extract
+    assert all("details: " in t for t in extract)  # the extract stage keeps the seed's 240 characters
+    longest = max(len(p.description) for p in Product.objects.filter(pk__in=catalog))
+    assert longest > 12
+    cut = 0
+    for text in refine:
+        lines = [line for line in text.splitlines() if ITEM_LINE.match(line)]
+        assert lines
+        for line in lines:
+            shown = [part for part in line.split(" | ") if part.startswith("details: ")]
+            if details == 0:
+                assert not shown, line
+            else:
+                assert all(len(part) - len("details: ") <= details for part in shown), line
+                cut += sum(part.endswith("…") for part in shown)
+    assert (cut > 0) == (details > 0)  # a longer description was cut, with an ellipsis
+
+
+def test_a_negative_refine_details_setting_says_what_to_set(settings):
+    from segmentation import conf
+
+    settings.SEGMENTATION_REFINE_DETAILS = -1
+    with pytest.raises(ValueError, match="SEGMENTATION_REFINE_DETAILS must be 0"):
+        conf.refine_details()
