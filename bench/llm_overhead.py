@@ -64,6 +64,8 @@ django.setup()
 
 import openai  # noqa: E402
 from django.conf import settings  # noqa: E402
+
+settings.DEBUG = False  # as in production (with DEBUG on, Django keeps every statement in a list)
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
 
@@ -123,6 +125,7 @@ def run_scenario(name: str, sdk, complete, litellm_call, n: int, rounds: int, ca
                  cache=False)
         if litellm_call:
             litellm_call()
+    connection.queries_log.clear()  # (a full log would make the count below read 0)
     with CaptureQueriesContext(connection) as ctx:
         for _ in range(20):
             complete(purpose="bench.count", messages=MESSAGES, provider="openai", model="gpt-4o-mini", max_tokens=16,

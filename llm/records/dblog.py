@@ -344,16 +344,19 @@ APPLY_LOCK_TIMEOUT_MS = 500
 
 
 @lru_cache(maxsize=256)
-def _batch_update_sql(model: type[Model], attnames: tuple, expect: tuple, n: int) -> str:
+def _batch_update_sql(model: type[Model], attnames: tuple, expect: tuple) -> str:
+    """One statement for any number of rows: each column's values travel as one array and
+    ``unnest`` turns them back into rows, so the SQL text is the same whatever the batch size (psycopg
+    parses it once, and the server gets a short statement instead of a VALUES list of n rows)."""
     meta, qn = model._meta, connection.ops.quote_name
     fields = [next(f for f in meta.concrete_fields if f.attname == a) for a in attnames]
-    casts = [f"CAST(%s AS {meta.pk.cast_db_type(connection)})"] + [f"CAST(%s AS {f.cast_db_type(connection)})" for f in fields]
-    row = "(" + ", ".join(casts) + ")"
+    arrays = [f"CAST(%s AS {meta.pk.cast_db_type(connection)}[])"] + [
+        f"CAST(%s AS {f.cast_db_type(connection)}[])" for f in fields]
     names = ["pk_"] + [f"c{i}" for i in range(len(fields))]
     sets = ", ".join(f"{qn(f.column)} = v.c{i}" for i, f in enumerate(fields))
     where = "".join(f" AND t.{qn(next(f for f in meta.concrete_fields if f.attname == a).column)} = %s" for a in expect)
     return (
-        f"UPDATE {qn(meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([row] * n)}) AS v({', '.join(names)}) "
+        f"UPDATE {qn(meta.db_table)} AS t SET {sets} FROM unnest({', '.join(arrays)}) AS v({', '.join(names)}) "
         f"WHERE t.{qn(meta.pk.column)} = v.pk_{where} RETURNING t.{qn(meta.pk.column)}"
     )
 
@@ -396,12 +399,12 @@ def apply(records: list[dict]) -> list[dict]:
                     continue
                 for start in range(0, len(group), 500):
                     chunk = group[start:start + 500]
-                    params: list = []
-                    for record in chunk:
-                        params.append(record["pk"])
-                        params.extend(by_attname[a].get_db_prep_save(record["fields"][a], conn) for a in attnames)
-                    params.extend(by_attname[a].get_db_prep_save(v, conn) for a, v in expect)
-                    sql = _batch_update_sql(model, attnames, tuple(a for a, _ in expect), len(chunk))
+                    columns: list[list] = [[record["pk"] for record in chunk]]
+                    for a in attnames:
+                        field = by_attname[a]
+                        columns.append([field.get_db_prep_save(record["fields"][a], conn) for record in chunk])
+                    params = columns + [by_attname[a].get_db_prep_save(v, conn) for a, v in expect]
+                    sql = _batch_update_sql(model, attnames, tuple(a for a, _ in expect))
                     cursor.execute("; ".join(prefix + [sql]), params)
                     for _ in prefix:
                         cursor.nextset()

@@ -231,3 +231,32 @@ def test_a_failed_store_stays_in_the_journal_and_is_retried(settings, tmp_path, 
     wait_until(lambda: (tmp_path / "storage" / result.file_path).exists(), what="the retried store", timeout=10)
     assert len(tries) >= 2 and interactions.verify(result.file_path, row.file_sha256)
     assert interaction_writer.flush(timeout=10)
+
+
+@pytest.mark.django_db
+def test_a_batch_of_queued_updates_keeps_every_value_exactly(providers):
+    """dblog.apply sends each column's values as one array (unnest): text that an array literal
+    must escape, NULLs, decimals, times and JSON come back as they went."""
+    from datetime import datetime, timezone as tz
+
+    tricky = ['quote " brace { } comma , backslash \\ ', "", None, "NULL", "héllo \u2028 ✓", "{a,b}"]
+    rows = []
+    for n, error in enumerate(tricky):
+        row = LLMQuery(purpose="tests.apply", provider_name="openai", model_name="m", params={"n": n}, status="started",
+                       attempt=1, key_source="app", cache_key=f"k{n}", delivery="interactive")
+        dblog.insert(row)
+        row.status, row.error = "ok", error if error is not None else ""
+        row.stop_reason = "" if n % 2 else "stop"
+        row.cost_usd = None if n == 2 else Decimal("0.00001050") * n
+        row.http_status = None if n == 3 else 200 + n
+        row.finished_at = datetime(2026, 1, 2, 3, 4, 5, n, tzinfo=tz.utc)
+        row.params = {"n": n, "nested": {"list": [1, "two", None]}, "text": tricky[0]}
+        rows.append(row)
+    records = [dblog.deferred(r, [], expect={"status": "started"}) for r in rows]
+    assert len(dblog.apply(records)) == len(rows)
+    assert dblog.apply(records) == []  # applied once: the rows are no longer started
+    for row in rows:
+        got = LLMQuery.objects.get(pk=row.pk)
+        assert (got.status, got.error, got.cost_usd, got.http_status, got.finished_at, got.params) == (
+            "ok", row.error, row.cost_usd, row.http_status, row.finished_at, row.params)
+        assert got.stop_reason == row.stop_reason
