@@ -207,30 +207,121 @@ def _add(into: dict, row: dict) -> None:
         into[k] = into.get(k, 0) + (row.get(k) or 0)
 
 
-def summary(qs, *, with_users: bool = False) -> dict:
-    """Everything the dashboard and the usage API show, in five grouped queries.
+# The groupings ``summary`` reads, as (name, columns): on PostgreSQL one GROUPING SETS query
+# computes them all in a single scan of the rollup rows (the range's rows are read once, not seven times).
+_GROUPINGS = [("days", ("day",)), ("purposes", ("purpose",)), ("models", ("provider_name", "model_name")),
+              ("mode", ("key_source",)), ("delivery", ("delivery",)), ("user", ("user_ref",)),
+              ("purpose_model", ("purpose", "provider_name", "model_name"))]
+_GROUP_COLUMNS = ("day", "purpose", "provider_name", "model_name", "key_source", "delivery", "user_ref")
+
+
+def _grouped(qs, names: list[str]) -> dict[str, list[dict]] | None:
+    """The rows of each named grouping of ``qs`` (a filtered UsageDaily queryset), in one query; None
+    when the database is not PostgreSQL (the callers then group with one query each)."""
+    from django.db import connections
+
+    conn = connections[qs.db]
+    if conn.vendor != "postgresql":
+        return None
+    wanted = [(n, cols) for n, cols in _GROUPINGS if n in names]
+    compiler = qs.query.get_compiler(using=qs.db)
+    where, params = compiler.compile(qs.query.where) if qs.query.where else ("", [])
+    qn = conn.ops.quote_name
+    table = qn(UsageDaily._meta.db_table)
+    sums = ", ".join(f"SUM({table}.{qn(UsageDaily._meta.get_field(f).column)}) AS {qn(k)}"
+                     for k, f in ((k, agg.source_expressions[0].name) for k, agg in SUMS.items()))
+    columns = [c for c in _GROUP_COLUMNS if any(c in cols for _, cols in wanted)]  # GROUPING() takes only these
+    bits = ", ".join(f"{table}.{qn(c)}" for c in columns)
+    sets = ", ".join("(" + ", ".join(f"{table}.{qn(c)}" for c in cols) + ")" for _, cols in wanted)
+    sql = (f"SELECT GROUPING({bits}) AS g, {bits}, {sums} FROM {table}"
+           + (f" WHERE {where}" if where else "") + f" GROUP BY GROUPING SETS ({sets})")
+    # GROUPING() sets a bit (the first column the highest) for each column *not* in the row's set.
+    mask_of = {}
+    for name, cols in wanted:
+        mask = 0
+        for i, column in enumerate(columns):
+            if column not in cols:
+                mask |= 1 << (len(columns) - 1 - i)
+        mask_of[mask] = (name, cols)
+    out: dict[str, list[dict]] = {name: [] for name, _ in wanted}
+    keys = ["g", *columns, *SUMS]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        for values in cursor.fetchall():
+            row = dict(zip(keys, values))
+            name, cols = mask_of[row["g"]]
+            out[name].append(_clean({**{c: row[c] for c in cols}, **{k: row[k] for k in SUMS}}))
+    return out
+
+
+def _by_cost(rows: list[dict], *fields: str) -> list[dict]:
+    """As ``order_by("-cost_usd", *fields)``."""
+    rows = sorted(rows, key=lambda r: tuple((r[f] is None, r[f]) for f in fields))
+    return sorted(rows, key=lambda r: r["cost_usd"], reverse=True)
+
+
+def summary(qs, *, with_users: bool = False, purpose_model: bool = False) -> dict:
+    """Everything the dashboard and the usage API show: on PostgreSQL one query over the rollup
+    (GROUPING SETS), elsewhere one grouped query per breakdown.
 
     Totals and months are folded from the per-day rows, the app and provider breakdowns from
-    the purpose and provider/model ones, so the number of rollup scans stays small however
-    many calls there are.
+    the purpose and provider/model ones. ``purpose_model``: also the spend per purpose and model
+    (the dashboard's quality table), under "purpose_model".
     """
-    days = per_day(qs)
+    names = ["days", "purposes", "models", "mode", "delivery"] + (["user"] if with_users else []) + (
+        ["purpose_model"] if purpose_model else [])
+    grouped = _grouped(qs, names)
+    if grouped is None:
+        return _summary(qs, with_users=with_users, purpose_model=purpose_model)
+    days = sorted(grouped["days"], key=lambda r: r["day"])
+    purposes = _by_cost(grouped["purposes"], "purpose")
+    models = _by_cost(grouped["models"], "model_name")
+    breakdowns = {"mode": _by_cost(grouped["mode"], "key_source"), "delivery": _by_cost(grouped["delivery"], "delivery")}
+    if with_users:
+        breakdowns["user"] = _named_users(_by_cost(grouped["user"], "user_ref"))
+    out = _assemble(days, purposes, models, breakdowns)
+    if purpose_model:
+        out["purpose_model"] = sorted(_by_cost(grouped["purpose_model"], "model_name"), key=lambda r: r["purpose"])
+    return out
+
+
+def _named_users(rows: list[dict]) -> list[dict]:
+    from django.contrib.auth import get_user_model
+
+    names = dict(get_user_model().objects.filter(pk__in=[r["user_ref"] for r in rows]).values_list("pk", "username"))
+    for r in rows:
+        r["user"] = names.get(r["user_ref"], "(no user)" if not r["user_ref"] else f"user #{r['user_ref']}")
+    return rows
+
+
+def _summary(qs, *, with_users: bool, purpose_model: bool) -> dict:
+    """``summary`` with one query per breakdown (databases without GROUPING SETS)."""
+    purposes = [_clean(r) for r in qs.values("purpose").annotate(**SUMS).order_by("-cost_usd", "purpose")]
+    models = [_clean(r) for r in qs.values("provider_name", "model_name").annotate(**SUMS).order_by("-cost_usd", "model_name")]
+    breakdowns = {"mode": breakdown(qs, "mode"), "delivery": breakdown(qs, "delivery")}
+    if with_users:
+        breakdowns["user"] = breakdown(qs, "user")
+    out = _assemble(per_day(qs), purposes, models, breakdowns)
+    if purpose_model:
+        out["purpose_model"] = per_purpose_model(qs)
+    return out
+
+
+def _assemble(days: list[dict], purposes: list[dict], models: list[dict], breakdowns: dict) -> dict:
     totals_row: dict = {k: 0 for k in SUMS}
     months: dict = {}
     for d in days:
         _add(totals_row, d)
         month = d["day"].replace(day=1)
         _add(months.setdefault(month, {"month": month}), d)
-    purposes = [_clean(r) for r in qs.values("purpose").annotate(**SUMS).order_by("-cost_usd", "purpose")]
     apps: dict = {}
     for r in purposes:
         app = r["purpose"].split(".")[0]
         _add(apps.setdefault(app, {"app": app}), r)
-    models = [_clean(r) for r in qs.values("provider_name", "model_name").annotate(**SUMS).order_by("-cost_usd", "model_name")]
     providers: dict = {}
     for r in models:
         _add(providers.setdefault(r["provider_name"], {"provider_name": r["provider_name"]}), r)
-    out = {
+    return {
         "totals": totals_row,
         "days": days,
         "months": [months[m] for m in sorted(months)],
@@ -239,12 +330,8 @@ def summary(qs, *, with_users: bool = False) -> dict:
             "purpose": purposes,
             "provider": sorted(providers.values(), key=lambda r: r["cost_usd"], reverse=True),
             "model": models,
-            "mode": breakdown(qs, "mode"),
-            "delivery": breakdown(qs, "delivery"),
+            **breakdowns,
         },
         "unknown_prices": [{"provider_name": r["provider_name"], "model_name": r["model_name"], "calls": r["unknown_cost_calls"]}
                            for r in sorted(models, key=lambda r: -r["unknown_cost_calls"]) if r["unknown_cost_calls"]],
     }
-    if with_users:
-        out["breakdowns"]["user"] = breakdown(qs, "user")
-    return out

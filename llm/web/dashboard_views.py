@@ -62,7 +62,8 @@ def dashboard(request):
     form = DashboardForm(request.GET or None, viewer=request.user)
     f = form.filters()
     qs = usage.rollups(request.user, f)
-    data = usage.summary(qs, with_users=request.user.is_staff)
+    quality = hooks.has_quality()
+    data = usage.summary(qs, with_users=request.user.is_staff, purpose_model=quality)
     days, breakdowns = data["days"], data["breakdowns"]
     context = {
         "form": form, "filters": f, "totals": data["totals"], "days": days, "months": data["months"],
@@ -73,16 +74,15 @@ def dashboard(request):
         "chart_models": _chart("bar", [f"{r['model_name']}" for r in breakdowns["model"]],
                                [(gettext("Spend (USD)"), [r["cost_usd"] for r in breakdowns["model"]])]),
     }
-    context["quality_rows"] = _quality_rows(request.user, f, qs) if hooks.has_quality() else None
+    context["quality_rows"] = _quality_rows(request.user, f, data["purpose_model"]) if quality else None
     context["panels"] = hooks.panels("dashboard", request, filters=f)
     return render(request, "llm/dashboard.html", context)
 
 
-def _quality_rows(viewer, f: usage.Filters, qs) -> list[dict]:
-    """Spend per purpose and model with the mean score of their calls (scores come from the
-    apps registered in llm.hooks; llm does not know how they were scored)."""
+def _quality_rows(viewer, f: usage.Filters, rows: list[dict]) -> list[dict]:
+    """Spend per purpose and model (``rows``) with the mean score of their calls (scores come from
+    the apps registered in llm.hooks; llm does not know how they were scored)."""
     scores = hooks.quality(viewer, f)
-    rows = usage.per_purpose_model(qs)
     for r in rows:
         mean, n = scores.get((r["purpose"], r["model_name"]), (None, 0))
         r["quality"], r["quality_n"] = mean, n
