@@ -54,7 +54,14 @@ bench: install-dev
 	$(PY) bench/llm_overhead.py
 	$(PY) bench/dashboard_scale.py
 	$(PY) bench/segmentation_scale.py
+	$(PY) bench/segmentation_sql_paths.py
 	$(PY) bench/web_load.py
+	$(PY) bench/html_to_text.py
+	$(PY) bench/markdown_render.py
+	$(PY) scripts/ensure_database.py  # the next two work in DATABASE_URL itself, migrated
+	$(PY) manage.py migrate --noinput
+	$(PY) bench/cost_per_1k.py
+	$(PY) bench/evals_experiment.py
 
 # Refresh a translation catalogue (locale/<lang>/LC_MESSAGES/django.po, default fr) after changing
 # user-facing strings; needs GNU gettext. A language is offered once its catalogue is translated,
