@@ -24,6 +24,10 @@ def test_note_to_artifacts_in_chromium(page, providers, fake, owner, celery_eage
     page.get_by_label("Note", exact=True).fill("Fire-and-forget create_task() is a bug.")
     page.get_by_role("button", name="Save note").click()
     expect(page.get_by_role("heading", name="Coroutines and Tasks")).to_be_visible()
+    # The note page came from a form post and its redirect: the heading can be on screen before the
+    # deferred scripts ran, and a click then submits the preview form natively (the no-JavaScript
+    # path, to the preview page: seen in a fresh-clone CI run). Wait until htmx has the page.
+    page.wait_for_load_state("load")
 
     # 1. Preview the cost, then generate through the app's model (the fake Gemini).
     page.get_by_label("Artifact type").select_option("summary")

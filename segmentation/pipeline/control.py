@@ -203,7 +203,10 @@ def finalize(run: SegmentationRun) -> None:
     refined = RefinedProductSegment.objects.filter(run=run)
     changed = changed_count(run)
     calls = run_queries(run)
-    totals = calls.aggregate(cost=Sum("cost_usd"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"))
+    # Tokens the provider processed: a cache hit (a resumed run's, or a batch pass picking up its
+    # delivered answer) repeats the tokens of the call that paid for them, and is not counted again.
+    totals = calls.exclude(status=LLMQuery.Status.CACHE_HIT).aggregate(
+        cost=Sum("cost_usd"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"))
     summary = {
         "products": run.total_products,
         "refined_products": refined.count(),
