@@ -29,6 +29,7 @@ def test_manual_round_trip_in_chromium(page, providers, owner, celery_eager):
     watcher.goto(job_url)
 
     page.get_by_role("link", name=re.compile("paste the answer")).click()
+    page.wait_for_load_state("load")  # the page's scripts (deferred) run before its buttons are used
     prompt_box = page.get_by_label("Prompt to copy")
     expect(prompt_box).to_have_value("Name the largest animal on Earth.")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])

@@ -18,6 +18,7 @@ def test_walk_the_wizard_forward_back_and_forward_again_then_save(page, owner, s
     login(page, "owner", "owner-pass-123")
     page.goto("/products/")
     page.get_by_role("link", name="Generate a product").click()
+    page.wait_for_load_state("load")  # htmx (a deferred script) has the page before its forms are used
 
     # Step 1
     expect(page.locator("#step-heading")).to_be_focused()

@@ -28,6 +28,7 @@ def test_start_watch_and_read_a_run_in_chromium(page, owner, fake, providers, ce
     login(page, "owner", "owner-pass-123")
     page.goto("/segmentation/")
     page.get_by_role("link", name="New run").click()
+    page.wait_for_load_state("load")  # htmx (a deferred script) has the page before its forms are used
     page.get_by_label("Search titles").fill("Smart")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_text("15 products match")).to_be_visible()
@@ -59,6 +60,7 @@ def test_start_watch_and_read_a_run_in_chromium(page, owner, fake, providers, ce
     expect(page.get_by_text("100.0%").first).to_be_visible()
     page.get_by_role("link", name="See results").click()
     expect(page.get_by_role("heading", name="Results: Smart dimmers")).to_be_visible()
+    page.wait_for_load_state("load")
     expect(page.locator("#taxonomy")).to_contain_text("Smart dimmer switches")
     expect(page.locator("#taxonomy")).to_contain_text("15")
     page.get_by_text(re.compile(r"Smart dimmer switches \(15\)")).click()
