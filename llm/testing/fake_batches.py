@@ -101,12 +101,17 @@ class BatchStore:
         self.faults = BatchFaults()
         self.counter = 0
         self.retrieves_waiting = 0
+        # Set by reset(): status polls still hanging (a killed worker's) stop waiting, so none of them
+        # outlives its test and counts as the next test's retrieves_waiting.
+        self.release = threading.Event()
 
     def reset(self) -> None:
         with self.lock:
             self.batches.clear()
             self.files.clear()
             self.faults = BatchFaults()
+            self.release.set()
+            self.release = threading.Event()
 
     def next_id(self, prefix: str) -> str:
         with self.lock:
@@ -128,9 +133,12 @@ def dispatch(handler, method: str, path: str, raw: bytes, body: Any, query: dict
     if method == "GET" and store.faults.retrieve_delay and re.match(r"^/v1/batches/[^/]+$", path):
         with store.lock:
             store.retrieves_waiting += 1
+            release, deadline = store.release, time.monotonic() + store.faults.retrieve_delay
         try:
-            if handler.fake._stopping.wait(store.faults.retrieve_delay):
-                handler._drop()
+            while time.monotonic() < deadline and not release.is_set():
+                if handler.fake._stopping.wait(0.05):
+                    handler._drop()
+                    break
         finally:
             with store.lock:
                 store.retrieves_waiting -= 1
