@@ -230,12 +230,10 @@ class _Call:
     def first_row_overlapped(self, cache_lookup: tuple[str, list]) -> bool:
         """Send the first attempt's row (STARTED) with the cache lookup, without waiting (True; the
         next ``new_row`` hands it out, and settling it tells hit or miss), or nothing (False)."""
-        row = self._row(LLMQuery.Status.STARTED)
-        if not dblog.insert_nowait(row, before=cache_lookup, on_settled=self._on_lookup):
-            self.attempt -= 1
+        if not dblog.can_overlap():
             return False
-        self.first_row = row
-        return True
+        self.first_row = self._row(LLMQuery.Status.STARTED)
+        return dblog.insert_nowait(self.first_row, before=cache_lookup, on_settled=self._on_lookup)
 
     def _on_lookup(self, found) -> bool:
         """The overlapped lookup's row: a live entry whose answer fits the schema is a hit (True)."""
@@ -448,11 +446,7 @@ class _Call:
             client = client_for(self.provider, api_key=self.api_key)
             client.prepare()
             self._admit(row, messages)
-            request = ProviderRequest(
-                model=self.model.name, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
-                json_schema=self.json_schema, schema_name=self.schema_name or "response",
-                cache_points=self.cache_points(messages),
-            )
+            request = self.request_for(messages)
             if row.pk is not None or not client.settles_before_send:
                 self._settle_row(row)  # (already settled, e.g. by a query in between: a hit must not be sent)
         except BaseException:
@@ -480,6 +474,14 @@ class _Call:
             raise
         self._settle_row(row)  # a no-op unless the client never sent (settles_before_send was wrong)
         return response, row, ms_since(started)
+
+    def request_for(self, messages: list[dict]) -> ProviderRequest:
+        """The provider request of an attempt (``complete()``'s and ``llm.stream``'s alike)."""
+        return ProviderRequest(
+            model=self.model.name, messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
+            json_schema=self.json_schema, schema_name=self.schema_name or "response",
+            cache_points=self.cache_points(messages),
+        )
 
     def cache_points(self, messages: list[dict]) -> list:
         # LLM_PROMPT_CACHE=off: no breakpoints anywhere (interactive, streamed or gathered for a batch).

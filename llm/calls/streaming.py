@@ -36,7 +36,7 @@ from . import outcomes, structured
 from ..errors import LLMConfigurationError, LLMError, LLMInvalidOutputError, LLMStreamInterrupted, ProviderCallError
 from .tokens import count_input_tokens
 from ..models import LLMModel, LLMProvider, LLMQuery
-from ..providers import ProviderRequest, ProviderResponse, Usage, client_for
+from ..providers import ProviderResponse, Usage, client_for
 from ..providers.streams import StreamInterrupted
 from .retry import ms_since, with_retries
 from . import tokens
@@ -150,11 +150,7 @@ class Stream:
         client = client_for(call.provider, api_key=call.api_key)
         client.prepare()
         call._admit(row, messages)
-        request = ProviderRequest(
-            model=call.model.name, messages=messages, max_tokens=call.max_tokens, temperature=call.temperature,
-            json_schema=call.json_schema, schema_name=call.schema_name or "response",
-            cache_points=call.cache_points(messages),
-        )
+        request = call.request_for(messages)
         started = time.monotonic()
         try:
             try:

@@ -59,16 +59,21 @@ def _one_message(conn) -> bool:
     return conn.vendor == "postgresql" and not conn.settings_dict.get("OPTIONS", {}).get("server_side_binding")
 
 
-def _run(conn, statements: list[tuple[str, list]], *, returning: bool = False):
+def _message(conn, statements: list[tuple[str, list]]) -> tuple[str, list, int]:
+    """The statements as one message (SQL, params), after the async-commit setting when it applies;
+    and how many statements that setting added in front."""
     prefix = [(_ASYNC, [])] if (
         getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) and not conn.in_atomic_block
     ) else []
-    sql = "; ".join(s for s, _ in prefix + statements)
-    params = [p for _, ps in prefix + statements for p in ps]
+    return "; ".join(s for s, _ in prefix + statements), [p for _, ps in prefix + statements for p in ps], len(prefix)
+
+
+def _run(conn, statements: list[tuple[str, list]], *, returning: bool = False):
+    sql, params, prefix = _message(conn, statements)
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
         if returning:  # the first row of each statement's result (each must return rows)
-            for _ in prefix:
+            for _ in range(prefix):
                 cursor.nextset()
             rows = []
             for n in range(len(statements)):
@@ -129,11 +134,16 @@ def _insert(obj: Model, before: tuple[str, list] | None = None):
     fields = _columns(type(obj))
     statements = ([before] if before is not None else []) + [(_insert_sql(type(obj)), _prepared(conn, obj, fields, True))]
     *found, inserted = _run(conn, statements, returning=True)
-    obj.pk = inserted[0]
+    _inserted(conn, obj, inserted[0], fields)
+    return found[0] if found else None
+
+
+def _inserted(conn, obj: Model, pk, fields) -> None:
+    """``obj`` is in the database under ``pk``: as save() leaves it, and its next ``update`` sends only what changed."""
+    obj.pk = pk
     obj._state.adding = False
     obj._state.db = conn.alias
     obj._dblog_written = _snapshot(obj, fields)
-    return found[0] if found else None
 
 
 # -- the row's insert, overlapped with the building of the provider request ---------------------------
@@ -188,9 +198,9 @@ def insert_nowait(obj: Model, before: tuple[str, list] | None = None, on_settled
         if _settle_first not in conn.execute_wrappers:
             conn.execute_wrappers.insert(0, _settle_first)
         raw = conn.connection
-        statements = ([(_ASYNC, [])] if getattr(settings, "LLM_LOG_ASYNC_COMMIT", True) else []) + (
-            [before] if before is not None else []) + [(_insert_sql(type(obj)), _prepared(conn, obj, fields, True))]
-        query = ClientCursor(raw).mogrify("; ".join(s for s, _ in statements), [p for _, ps in statements for p in ps])
+        sql, params, _ = _message(conn, ([before] if before is not None else []) + [
+            (_insert_sql(type(obj)), _prepared(conn, obj, fields, True))])
+        query = ClientCursor(raw).mogrify(sql, params)
         pgconn = raw.pgconn
         pgconn.send_query(query.encode())
         while pgconn.flush():  # the whole message must be on its way (a big row: more than one write)
@@ -227,8 +237,7 @@ def settle_pending(conn=None) -> bool:
             for result in results:
                 if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
                     raise errors.error_from_result(result, encoding="utf-8")
-            obj = pending.obj
-            obj.pk = int(results[-1].get_value(0, 0))
+            pk = int(results[-1].get_value(0, 0))
             found = None
             if pending.before:  # its first row, typed as a cursor would give it (the connection's loaders)
                 result = results[-2]
@@ -240,9 +249,7 @@ def settle_pending(conn=None) -> bool:
         pending.error = exc
         raise
     conn._llm_pending_insert = None
-    obj._state.adding = False
-    obj._state.db = conn.alias
-    obj._dblog_written = _snapshot(obj, pending.fields)
+    _inserted(conn, pending.obj, pk, pending.fields)
     if conn.queries_logged:  # counted like any statement (CaptureQueriesContext, the debug toolbar)
         conn.queries_log.append({"sql": pending.query, "time": f"{time.monotonic() - pending.started:.3f}"})
     return bool(pending.on_settled(found)) if pending.on_settled is not None else False

@@ -6,10 +6,11 @@ how a worker is started, killed or waited for is made once.
 
 import signal
 import subprocess
+import time
 
 from conftest import WorkerPool, wait_until
 
-__all__ = ["kill_9", "start_worker", "wait_until"]
+__all__ = ["beat_polls_until", "kill_9", "kill_9_in_batch_poll", "start_worker", "wait_until"]
 
 
 def start_worker(pool: WorkerPool, name: str, *, own_queue: bool = False, env: dict | None = None,
@@ -29,3 +30,27 @@ def kill_9(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL, proc.returncode
+
+
+def kill_9_in_batch_poll(fake, proc: subprocess.Popen) -> None:
+    """Make the fake's OpenAI batch status poll hang, send the beat's batch poll and kill -9 ``proc``,
+    the worker that took it, inside the poll; then let later polls answer again."""
+    from llm.tasks import poll_batches
+
+    fake.set_batch_faults(retrieve_delay=60)
+    poll_batches.delay()
+    wait_until(lambda: fake.batch_store.retrieves_waiting > 0, [proc], "the worker's status poll")
+    kill_9(proc)
+    fake.set_batch_faults()
+
+
+def beat_polls_until(done, proc: subprocess.Popen, what: str, timeout: float = 120.0) -> None:
+    """What Celery beat does, twice a second: send the batch poll until ``done()`` (``proc`` must stay alive)."""
+    from llm.tasks import poll_batches
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        assert proc.poll() is None, f"the worker died (log: {getattr(proc, 'log_path', '?')})"
+        poll_batches.delay()
+        time.sleep(0.5)
